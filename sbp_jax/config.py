@@ -1,0 +1,133 @@
+"""`TrainConfig`: every setting of one run, frozen and validated at construction.
+
+Validation happens here, in Python, before anything is traced, so a bad value
+fails with a message naming the argument, the value and what is allowed rather
+than with an XLA shape error deep inside `jit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
+LOSSES = ("bce", "mse", "cross_entropy")
+INITS = ("uniform", "he_normal", "glorot_uniform")
+DTYPES = ("float32",)
+
+# Output activation implied by each task loss (the net returns raw outputs;
+# `bce` and `cross_entropy` are computed from logits for numerical stability).
+OUTPUT_ACTIVATION = {"bce": "sigmoid", "mse": "identity", "cross_entropy": "softmax"}
+
+
+def _fail(name: str, value: Any, allowed: str, exc: type[Exception] = ValueError):
+    raise exc(f"{name}={value!r} is invalid: allowed {allowed}")
+
+
+def check_finite_nonneg(name: str, value: Any, *, positive: bool = False) -> float:
+    """Return `value` as a float if it is a finite number >= 0 (> 0 if `positive`)."""
+    allowed = "a finite number > 0" if positive else "a finite number >= 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(name, value, allowed, TypeError)
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        _fail(name, value, allowed)
+    return value
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(name, value, f"an integer >= {minimum}", TypeError)
+    if value < minimum:
+        _fail(name, value, f"an integer >= {minimum}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one structure-aware training run (the paper's defaults).
+
+    Attributes:
+      layers: widths `(n_in, n_hidden..., n_out)`; at least 2 entries, each >= 1.
+      hidden_activation: σ of the hidden layers, one of `HIDDEN_ACTIVATIONS`.
+      loss: task loss, one of `LOSSES`; fixes the output activation
+        (`bce` → sigmoid on one or more independent outputs, `mse` → identity,
+        `cross_entropy` → softmax over >= 2 outputs).
+      lam: λ, weight of the L1 penalty λ·Σ|w|; finite, >= 0.
+      lr: Adam learning rate; finite, > 0.
+      epochs: full-batch epochs (one Adam step each); >= 1.
+      eps: threshold ε: an edge is active when |w| >= ε; finite, >= 0.
+      init: initial weight scheme, one of `INITS` (see `network.init_edges`).
+      dtype: parameter and data dtype; only "float32".
+      history_every: record the history every k epochs (1 = every epoch,
+        0 = no history); bounded memory for long runs and big sweeps.
+    """
+
+    layers: tuple[int, ...] = (2, 4, 1)
+    hidden_activation: str = "relu"
+    loss: str = "bce"
+    lam: float = 1e-2
+    lr: float = 1e-3
+    epochs: int = 1000
+    eps: float = 1e-2
+    init: str = "he_normal"
+    dtype: str = "float32"
+    history_every: int = 1
+
+    def __post_init__(self):
+        layers = self.layers
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+            _fail("layers", layers, "a sequence of >= 2 positive integers", TypeError)
+        layers = tuple(layers)
+        if len(layers) < 2:
+            _fail("layers", layers, "a sequence of >= 2 positive integers")
+        for i, n in enumerate(layers):
+            check_int(f"layers[{i}]", n, 1)
+        object.__setattr__(self, "layers", layers)
+        check_choice("hidden_activation", self.hidden_activation, HIDDEN_ACTIVATIONS)
+        check_choice("loss", self.loss, LOSSES)
+        if self.loss == "cross_entropy" and layers[-1] < 2:
+            _fail("layers[-1]", layers[-1], "an integer >= 2 with loss='cross_entropy'")
+        for name in ("lam", "eps"):
+            object.__setattr__(self, name, check_finite_nonneg(name, getattr(self, name)))
+        object.__setattr__(self, "lr", check_finite_nonneg("lr", self.lr, positive=True))
+        check_int("epochs", self.epochs, 1)
+        check_choice("init", self.init, INITS)
+        check_choice("dtype", self.dtype, DTYPES)
+        check_int("history_every", self.history_every, 0)
+
+    @property
+    def output_activation(self) -> str:
+        return OUTPUT_ACTIVATION[self.loss]
+
+    @property
+    def total_edges(self) -> int:
+        return sum(a * b for a, b in zip(self.layers[:-1], self.layers[1:]))
+
+    @property
+    def n_records(self) -> int:
+        """Length of the per-run history (0 when `history_every == 0`)."""
+        return 0 if self.history_every == 0 else self.epochs // self.history_every
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A validated copy with `changes` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def static_part(self) -> "TrainConfig":
+        """This config with the traced hyper-parameters (λ, lr, ε) set to fixed
+        placeholders, so that it can serve as a `jit` static argument: every λ,
+        lr and ε then shares one compiled program."""
+        return dataclasses.replace(self, lam=0.0, lr=1.0, eps=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["layers"] = list(self.layers)
+        d["output_activation"] = self.output_activation
+        return d

@@ -1,0 +1,182 @@
+"""Sweeps: `train_core` vmapped over a grid of (λ, lr, ε, seed), compiled once.
+
+The grid runs in fixed-size chunks through one compiled chunk program, so
+memory stays bounded and every config goes through the same program whatever
+its neighbours (no reduction crosses configs): a config's result is bitwise
+independent of the chunk it shares and of the device that runs it. With more
+than one device the chunk's config axis is split over a 1-D
+`jax.sharding.Mesh` with `shard_map`; each device runs the same per-device
+program on its share.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
+from jaxtyping import Array
+
+from .config import TrainConfig, check_finite_nonneg, check_int
+from .metrics import evaluate
+from .structure import Structure, analyse, masked
+from .train import Hyper, TrainResult, check_data, train_core
+
+DEFAULT_CHUNK = 1024  # configs per device per chunk (cache-sized for small nets)
+
+
+class Grid(NamedTuple):
+    """A flat list of C configs (numpy arrays of shape `(C,)`)."""
+
+    lam: np.ndarray  # float32
+    lr: np.ndarray  # float32
+    eps: np.ndarray  # float32
+    seed: np.ndarray  # int64 (any non-negative int)
+
+    def __len__(self) -> int:
+        return len(self.seed)
+
+    def take(self, idx) -> "Grid":
+        return Grid(*(a[idx] for a in self))
+
+
+def make_grid(
+    config: TrainConfig,
+    *,
+    lams: Sequence[float] | None = None,
+    seeds: Sequence[int] | int = 1,
+    lrs: Sequence[float] | None = None,
+    epss: Sequence[float] | None = None,
+) -> Grid:
+    """Cartesian product λ × lr × ε × seed (seed fastest); a missing axis takes
+    `config`'s value. `seeds` is a list of seeds or a count n (seeds 0..n−1)."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        check_int("seeds", int(seeds), 1)
+        seeds = range(int(seeds))
+    axes = {}
+    for name, vals, default, positive in (
+        ("lams", lams, config.lam, False),
+        ("lrs", lrs, config.lr, True),
+        ("epss", epss, config.eps, False),
+    ):
+        vals = [default] if vals is None else list(vals)
+        if not vals:
+            raise ValueError(f"{name}=[] is invalid: allowed a non-empty list of numbers")
+        axes[name] = [check_finite_nonneg(f"{name}[{i}]", v, positive=positive) for i, v in enumerate(vals)]
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds=[] is invalid: allowed a non-empty list of integers >= 0 or a count >= 1")
+    for i, s in enumerate(seeds):
+        check_int(f"seeds[{i}]", s, 0)
+    rows = list(itertools.product(axes["lams"], axes["lrs"], axes["epss"], seeds))
+    cols = list(zip(*rows))
+    return Grid(
+        np.array(cols[0], np.float32),
+        np.array(cols[1], np.float32),
+        np.array(cols[2], np.float32),
+        np.array(cols[3], np.int64),
+    )
+
+
+class RunOutputs(NamedTuple):
+    """What a sweep keeps per config (leading axis C in a sweep)."""
+
+    result: TrainResult
+    train: dict  # metric name -> scalar, full trained net on the training set
+    test: dict  # same on the test set
+    pruned_test: dict  # masked net (|w| < ε set to 0) on the test set
+    structure: Structure
+
+
+def run_one(static: TrainConfig, data, seed, hyper: Hyper) -> RunOutputs:
+    """Train one config and evaluate it: the function a sweep vmaps.
+
+    `data` is `(x, y, x_test, y_test)` (device arrays, shared by all configs)."""
+    x, y, xt, yt = data
+    res = train_core(static, x, y, jax.random.key(seed), hyper)
+    ev = functools.partial(evaluate, loss=static.loss, hidden_activation=static.hidden_activation)
+    return RunOutputs(
+        result=res,
+        train=ev(res.edges, x, y),
+        test=ev(res.edges, xt, yt),
+        pruned_test=ev(masked(res.edges, hyper.eps), xt, yt),
+        structure=analyse(res.edges, hyper.eps),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def chunk_program(static: TrainConfig, mesh: Mesh | None) -> Callable:
+    """The compiled chunk program `(data, seeds, hyper) -> RunOutputs` for
+    `static`; sharded over `mesh`'s one axis 'c' when given."""
+    body = jax.vmap(functools.partial(run_one, static), in_axes=(None, 0, 0))
+    if mesh is not None:
+        body = jax.shard_map(body, mesh=mesh, in_specs=(P(), P("c"), P("c")), out_specs=P("c"))
+    return jax.jit(body)
+
+
+def default_mesh() -> Mesh | None:
+    """A 1-D mesh over all devices, or None with a single device."""
+    devs = jax.devices()
+    return None if len(devs) == 1 else Mesh(np.array(devs), ("c",))
+
+
+def run_grid(
+    config: TrainConfig,
+    data,
+    grid: Grid,
+    *,
+    chunk: int | None = None,
+    mesh: Mesh | None | str = "auto",
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> RunOutputs:
+    """Run every config of `grid` and return stacked numpy `RunOutputs` (axis 0 = config).
+
+    Args:
+      config: shared static settings (its λ, lr, ε are ignored: the grid's are used).
+      data: `(x_train, y_train, x_test, y_test)`; validated before tracing.
+      grid: the configs (`make_grid`).
+      chunk: configs per device per chunk (default: all of them, at most
+        `DEFAULT_CHUNK`); one compiled program serves every chunk.
+      mesh: a 1-D `Mesh` with axis 'c', None for one device, or "auto"
+        (all devices).
+      on_chunk: called as `on_chunk(done_configs, total)` after each chunk.
+    """
+    x, y = check_data(config, data[0], data[1])
+    xt, yt = check_data(config, data[2], data[3], name="x_test")
+    if mesh == "auto":
+        mesh = default_mesh()
+    n_dev = 1 if mesh is None else mesh.size
+    n = len(grid)
+    if chunk is None:
+        chunk = min(DEFAULT_CHUNK, -(-n // n_dev))
+    check_int("chunk", chunk, 1)
+    step = chunk * n_dev
+    n_chunks = -(-n // step)
+    pad = n_chunks * step - n
+    padded = grid.take(np.concatenate([np.arange(n), np.full(pad, n - 1)]).astype(int))
+    prog = chunk_program(config.static_part(), mesh)
+    dev_data = (x, y, xt, yt)
+    outs, pending = [], None
+    for i in range(n_chunks):
+        g = padded.take(slice(i * step, (i + 1) * step))
+        hyper = Hyper(jnp.asarray(g.lam), jnp.asarray(g.lr), jnp.asarray(g.eps))
+        launched = prog(dev_data, jnp.asarray(g.seed, jnp.uint32), hyper)
+        if pending is not None:
+            outs.append(jax.device_get(pending))
+            if on_chunk:
+                on_chunk(min(i * step, n), n)
+        pending = launched
+    outs.append(jax.device_get(pending))
+    if on_chunk:
+        on_chunk(n, n)
+    stacked = jax.tree.map(lambda *a: np.concatenate(a)[:n], *outs)
+    return stacked
+
+
+def select(out: RunOutputs, i: int) -> RunOutputs:
+    """The outputs of config `i` of a sweep."""
+    return jax.tree.map(lambda a: a[i], out)

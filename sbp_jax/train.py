@@ -1,0 +1,169 @@
+"""Training: one jitted `lax.scan` over full-batch epochs.
+
+`train(config, x, y, key)` runs one configuration. The work is done by
+`train_core`, a pure function of arrays written for one run; a sweep is
+`jax.vmap(train_core)` over (λ, lr, ε, key) with everything else shared
+(see `sweep.py`). λ, lr and ε enter as traced scalars (`Hyper`), so every
+value shares one compiled program.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .config import TrainConfig
+from .network import Edges, init_edges
+from .objective import task_loss
+from .penalty import l1_norm, make_optimizer
+
+
+class Hyper(NamedTuple):
+    """The traced hyper-parameters of one run (float32 scalars; `(C,)` in a sweep)."""
+
+    lam: Float[Array, ""]  # λ of the L1 penalty
+    lr: Float[Array, ""]  # Adam learning rate
+    eps: Float[Array, ""]  # activity threshold ε
+
+
+class History(NamedTuple):
+    """Per-record training history; record t describes the state at the start
+    of epoch (t+1)·k − 1 (0-based), k = `config.history_every`, i.e. the
+    objective whose gradient that epoch's step used. Shapes `(n_records,)`."""
+
+    loss: Float[Array, " n_records"]  # task loss + λ·Σ|w|, float32
+    task_loss: Float[Array, " n_records"]  # float32
+    penalty: Float[Array, " n_records"]  # λ·Σ|w|, float32
+    active_edges: Int[Array, " n_records"]  # #{|w| >= ε}, int32
+
+
+class TrainResult(NamedTuple):
+    edges: Edges  # final edges, `(n_{l+1}, n_l)` float32 each
+    history: History
+    diverged_at: Int[Array, ""]  # first epoch (0-based) with a non-finite loss; -1 if none
+
+
+def hyper_of(config: TrainConfig) -> Hyper:
+    """`config`'s λ, lr, ε as float32 scalar arrays."""
+    return Hyper(*(jnp.asarray(v, jnp.float32) for v in (config.lam, config.lr, config.eps)))
+
+
+def count_active(edges: Edges, eps) -> Int[Array, ""]:
+    """Number of edges with |w| >= ε (int32 scalar)."""
+    return sum(jnp.sum(jnp.abs(w) >= eps, dtype=jnp.int32) for w in edges)
+
+
+def train_core(
+    static: TrainConfig,
+    x: Float[Array, "n n_in"],
+    y: Array,
+    key: PRNGKeyArray,
+    hyper: Hyper,
+) -> TrainResult:
+    """One training run as a pure function (not jitted; vmap-able over key and hyper).
+
+    Args:
+      static: the config; only its static fields are read (λ, lr, ε come from
+        `hyper`), so pass `config.static_part()` as a jit static argument.
+      x: inputs `(n, layers[0])` float32; y: targets (see `objective`).
+      key: PRNG key for the initial edges.
+      hyper: λ, lr, ε as float32 scalars.
+    """
+    edges = init_edges(key, static.layers, static.init)
+    opt = make_optimizer(hyper.lam, hyper.lr)
+    grad_fn = jax.value_and_grad(task_loss)
+
+    def step(carry):
+        edges, opt_state, epoch, diverged_at = carry
+        task, grads = grad_fn(
+            edges, x, y, loss=static.loss, hidden_activation=static.hidden_activation
+        )
+        diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
+        updates, opt_state = opt.update(grads, opt_state, edges)
+        return (optax.apply_updates(edges, updates), opt_state, epoch + 1, diverged_at), task
+
+    def plain(_, carry):
+        return step(carry)[0]
+
+    def block(carry, _):
+        carry = jax.lax.fori_loop(0, k - 1, plain, carry)
+        edges = carry[0]
+        carry, task = step(carry)
+        penalty = hyper.lam * l1_norm(edges)
+        record = History(task + penalty, task, penalty, count_active(edges, hyper.eps))
+        return carry, record
+
+    carry = (edges, opt.init(edges), jnp.int32(0), jnp.int32(-1))
+    k = static.history_every
+    if k == 0:
+        carry = jax.lax.fori_loop(0, static.epochs, plain, carry)
+        empty = jnp.zeros((0,), jnp.float32)
+        history = History(empty, empty, empty, jnp.zeros((0,), jnp.int32))
+    else:
+        carry, history = jax.lax.scan(block, carry, length=static.n_records)
+        carry = jax.lax.fori_loop(0, static.epochs - static.n_records * k, plain, carry)
+    return TrainResult(carry[0], history, carry[3])
+
+
+_train_jit = jax.jit(train_core, static_argnums=0)
+
+
+def check_data(config: TrainConfig, x, y, name: str = "x") -> tuple[jax.Array, jax.Array]:
+    """Validate `(x, y)` against `config` and return them as device arrays.
+
+    `x` must be a non-empty finite float array `(n, layers[0])`; `y` must be
+    `(n, layers[-1])` float for 'bce' (values in {0, 1}) and 'mse', or `(n,)`
+    integer labels in `[0, layers[-1])` for 'cross_entropy'. `name` prefixes
+    the argument names in error messages (e.g. 'x_test').
+    """
+    yname = "y" + name[1:]
+    x = np.asarray(x)
+    y = np.asarray(y)
+    n_in, n_out = config.layers[0], config.layers[-1]
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"{name}.shape={x.shape} is invalid: allowed (n_samples, {n_in}) for layers={config.layers}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}.shape={x.shape} is invalid: allowed at least one sample")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name}.dtype={x.dtype} is invalid: allowed a floating dtype (float32 is used)")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or inf at {int(np.sum(~np.isfinite(x)))} entries: allowed finite values only")
+    if config.loss == "cross_entropy":
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"{yname}.shape={y.shape} is invalid: allowed ({x.shape[0]},) integer labels for loss='cross_entropy'")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise TypeError(f"{yname}.dtype={y.dtype} is invalid: allowed an integer dtype for loss='cross_entropy'")
+        if y.min() < 0 or y.max() >= n_out:
+            raise ValueError(f"{yname} has labels in [{y.min()}, {y.max()}]: allowed 0..{n_out - 1}")
+        return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
+    if y.shape != (x.shape[0], n_out):
+        raise ValueError(f"{yname}.shape={y.shape} is invalid: allowed ({x.shape[0]}, {n_out}) for layers={config.layers}")
+    if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+        raise TypeError(f"{yname}.dtype={y.dtype} is invalid: allowed a numeric dtype")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{yname} contains NaN or inf: allowed finite values only")
+    if config.loss == "bce" and not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"{yname} has values other than 0 and 1: allowed {{0, 1}} for loss='bce'")
+    return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+
+
+def train(config: TrainConfig, x, y, key: PRNGKeyArray) -> TrainResult:
+    """Train one net with the paper's method; validates inputs before tracing.
+
+    Args:
+      config: a `TrainConfig`.
+      x: inputs `(n, layers[0])`; y: targets (see `check_data`).
+      key: PRNG key (`jax.random.key(seed)`) for the initial edges.
+    Returns:
+      `TrainResult` with final edges, the history (`config.n_records` records)
+      and `diverged_at`.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config={config!r} is invalid: allowed a TrainConfig")
+    x, y = check_data(config, x, y)
+    return _train_jit(config.static_part(), x, y, key, hyper_of(config))

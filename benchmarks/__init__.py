@@ -1,0 +1,1 @@
+"""Benchmarks of sbp_jax against PyTorch peers (`python -m benchmarks.run`)."""

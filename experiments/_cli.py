@@ -81,9 +81,13 @@ def _fmt(v) -> str:
     return f"{v:.4g}"
 
 
-def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, argv=None) -> dict:
+def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, argv=None,
+        analyse=None) -> dict:
     """Run `args.seeds` seeds of `cfg` on `data` in one sweep; print, write, plot.
 
+    `analyse`, if given, is called as `analyse(outputs)` with the sweep's
+    stacked `RunOutputs` and returns a dict of task-specific findings, stored
+    as `summary["analysis"]` and printed.
     Returns the results dict written to `<out>/results.json`."""
     if args.seeds < 1:
         raise ValueError(f"--seeds={args.seeds} is invalid: allowed an integer >= 1")
@@ -124,6 +128,8 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
     summary["n_runs"] = len(runs)
     summary["n_diverged"] = len(runs) - len(ok)
     summary["phases"] = _phases(res.result.history, cfg.history_every)
+    if analyse is not None:
+        summary["analysis"] = analyse(res)
 
     results = {
         "task": task,
@@ -170,14 +176,14 @@ def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path) -> None
     n = s["n_runs"]
     print(f"\n{task}: layers {list(cfg.layers)}, {cfg.hidden_activation} hidden, {cfg.loss} loss, "
           f"λ={cfg.lam:g}, lr={cfg.lr:g}, ε={cfg.eps:g}, {cfg.epochs} epochs, init {cfg.init}, {n} seed(s)")
-    print(f"{'quantity':<26}{'paper':>10}   {'ours: mean [95% CI]':<32}{'min':>9}{'max':>9}")
+    print(f"{'quantity':<26}{'paper':>10}   {'ours: mean [95% CI]':<36}{'min':>10}{'max':>10}")
     rows = [(k, paper.get(k.replace('train_', ''), None) if k.startswith("train_") else None) for k in s
             if isinstance(s[k], dict) and "mean" in s[k] and k not in ("active_edges", "effective_edges")]
     rows += [("active_edges", paper.get("active_edges")), ("effective_edges", None)]
     for k, pv in rows:
         d = s[k]
         ci = f"{_fmt(d['mean'])} [{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}]"
-        print(f"{k:<26}{_fmt(pv):>10}   {ci:<32}{_fmt(d['min']):>9}{_fmt(d['max']):>9}")
+        print(f"{k:<26}{_fmt(pv):>10}   {ci:<36}{_fmt(d['min']):>10}{_fmt(d['max']):>10}")
     print(f"{'total edges':<26}{_fmt(paper.get('total_edges_stated')):>10}   {cfg.total_edges}")
     apl = s["active_per_layer_mean"]
     if apl is not None:
@@ -186,6 +192,8 @@ def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path) -> None
     print(f"{'compact architectures':<26}{'':>10}   {top}")
     if s["phases"]:
         print("phases (median epoch): " + ", ".join(f"{k.replace('_epoch', '')}={_fmt(v)}" for k, v in s["phases"].items()))
+    for k, v in s.get("analysis", {}).items():
+        print(f"{k}: {v}")
     if s["n_diverged"]:
         print(f"diverged runs: {s['n_diverged']} of {n} (see warnings above)")
     print(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.3f} s "

@@ -77,3 +77,200 @@ def graph(edges, eps: float, title: str):
     for s in ("top", "right", "left"):
         ax.spines[s].set_visible(False)
     return fig
+
+
+# ---- λ sweeps (experiments.sweep) -------------------------------------------------------------
+
+
+def _lam_axis(ax, lams):
+    """Log x-axis for λ; symlog (linear below the smallest λ > 0) when λ = 0 is swept."""
+    lams = np.asarray(lams, np.float64)
+    pos = lams[lams > 0]
+    if (lams == 0).any():
+        ax.set_xscale("symlog", linthresh=float(pos.min()) if len(pos) else 1.0, linscale=0.5)
+    elif len(pos):
+        ax.set_xscale("log")
+
+
+def _lam_colors(lams):
+    """(unique λ, colour per unique λ) on a viridis ramp."""
+    u = np.unique(np.asarray(lams, np.float64))
+    cmap = plt.get_cmap("viridis")
+    return u, [cmap(i / max(len(u) - 1, 1)) for i in range(len(u))]
+
+
+def sweep_curves(lams, metrics: dict, active_edges, *, metric_label: str, total_edges: int,
+                 paper_lam: float | None = None, title: str = ""):
+    """Metric vs λ and active edges vs λ over seeds.
+
+    Args:
+      lams: λ of each run, shape `(C,)`.
+      metrics: label -> metric of each run `(C,)` (e.g. {"test": ..., "pruned test": ...}).
+      active_edges: active edges of each run `(C,)`.
+      metric_label: y label of the metric panel; total_edges: y limit of the edge panel.
+      paper_lam: λ the paper used, marked by a vertical line.
+    Lines are medians over the runs at each λ, bands the 10–90 % range, dots the means.
+    NaNs (diverged runs) are ignored.
+    """
+    lams = np.asarray(lams, np.float64)
+    u = np.unique(lams)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    series = [(a1, lbl, np.asarray(v, np.float64), f"C{i}") for i, (lbl, v) in enumerate(metrics.items())]
+    series.append((a2, "active edges", np.asarray(active_edges, np.float64), "C3"))
+    for ax, lbl, v, color in series:
+        groups = [v[lams == l] for l in u]
+        med = [np.nanmedian(g) if np.isfinite(g).any() else np.nan for g in groups]
+        lo = [np.nanpercentile(g, 10) if np.isfinite(g).any() else np.nan for g in groups]
+        hi = [np.nanpercentile(g, 90) if np.isfinite(g).any() else np.nan for g in groups]
+        mean = [np.nanmean(g) if np.isfinite(g).any() else np.nan for g in groups]
+        ax.plot(u, med, "-", color=color, label=f"{lbl} (median)")
+        ax.fill_between(u, lo, hi, color=color, alpha=0.2, lw=0, label=f"{lbl} (10–90 % of seeds)")
+        ax.plot(u, mean, "o", ms=3, color=color, label=f"{lbl} (mean)")
+    for ax in (a1, a2):
+        _lam_axis(ax, lams)
+        if paper_lam is not None:
+            ax.axvline(paper_lam, color="grey", ls=":", lw=1)
+            ax.text(paper_lam, ax.get_ylim()[1], " paper λ", va="top", ha="left", fontsize=8, color="grey")
+        ax.set_xlabel("λ" + (" (symlog: linear near 0)" if (lams == 0).any() else ""))
+        ax.legend(fontsize=7)
+    a1.set(ylabel=metric_label, title=f"{metric_label} vs λ")
+    a2.set(ylabel=f"active edges (of {total_edges})", title="sparsity vs λ", ylim=(0, total_edges + 0.5))
+    n = len(lams) // max(len(u), 1)
+    fig.suptitle(f"{title} — {len(u)} λ values × {n} runs each")
+    return fig
+
+
+def pareto(active_edges, metric, lams, *, metric_label: str, total_edges: int,
+           paper_point: tuple[float, float] | None = None, title: str = ""):
+    """Metric vs active edges, one dot per run coloured by λ (edges jittered
+    sideways by < 0.4 so the integer counts do not hide each other), the
+    median metric at each edge count, and the paper's (edges, metric) as a star."""
+    e = np.asarray(active_edges, np.float64)
+    m = np.asarray(metric, np.float64)
+    lams = np.asarray(lams, np.float64)
+    u, colors = _lam_colors(lams)
+    jitter = np.random.default_rng(0).uniform(-0.35, 0.35, len(e))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for l, c in zip(u, colors):
+        k = (lams == l) & np.isfinite(m)
+        ax.scatter(e[k] + jitter[k], m[k], s=6, color=c, alpha=0.5, lw=0, label=f"λ={l:.3g}")
+    ok = np.isfinite(m)
+    counts = np.unique(e[ok])
+    ax.plot(counts, [np.median(m[ok & (e == c)]) for c in counts], "k-", lw=1, label="median at each edge count")
+    if paper_point is not None:
+        ax.scatter([paper_point[0]], [paper_point[1]], marker="*", s=250, color="red", edgecolors="k",
+                   zorder=5, label=f"paper: {paper_point[1]:g} at {paper_point[0]:g} edges")
+    ax.set(xlabel=f"active edges (|w| ≥ ε, of {total_edges})", ylabel=metric_label, title=title,
+           xlim=(-0.6, total_edges + 0.6))
+    ax.legend(fontsize=7, markerscale=2, ncol=2 if len(u) > 7 else 1)
+    return fig
+
+
+def architectures(archs, lams, *, title: str = "", top: int = 12):
+    """How often each compact architecture (live nodes per layer, e.g. (2, 3, 1))
+    occurs over the runs, the `top` most common as bars split by λ, the rest
+    lumped as "other"."""
+    labels = [str(list(a)) for a in archs]
+    lams = np.asarray(lams, np.float64)
+    names, counts = np.unique(labels, return_counts=True)
+    order = [names[i] for i in np.argsort(-counts, kind="stable")]
+    shown = order[:top] + (["other"] if len(order) > top else [])
+    key = np.array([lbl if lbl in order[:top] else "other" for lbl in labels])
+    u, colors = _lam_colors(lams)
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(shown) + 1.6))
+    left = np.zeros(len(shown))
+    for l, c in zip(u, colors):
+        n = np.array([np.sum((key == s) & (lams == l)) for s in shown], np.float64)
+        ax.barh(range(len(shown)), n, left=left, color=c, label=f"λ={l:.3g}")
+        left += n
+    for i, total in enumerate(left):
+        ax.text(total, i, f" {int(total)}", va="center", fontsize=8)
+    ax.set_yticks(range(len(shown)), shown)
+    ax.invert_yaxis()
+    ax.set(xlabel=f"runs (of {len(labels)})", ylabel="compact architecture (live nodes per layer)", title=title)
+    ax.legend(fontsize=7, ncol=2 if len(u) > 7 else 1, loc="lower right")
+    return fig
+
+
+# --- topology statistics and threshold sensitivity (issue 6) ---------------
+
+
+def _draw_adjacency(ax, adjacency, inputs, outputs, title: str, layers=None):
+    """Draw one canonical graph (adjacency arrays in {−1, 0, 1} or {0, 1})."""
+    adjacency = [np.asarray(a) for a in adjacency]
+    widths = [adjacency[0].shape[1]] + [a.shape[0] for a in adjacency] if adjacency else [0]
+    pos = [[(l, (n - 1) / 2 - i) for i in range(n)] for l, n in enumerate(widths)]
+    for l, a in enumerate(adjacency):
+        for i, j in zip(*np.nonzero(a)):
+            (x0, y0), (x1, y1) = pos[l][j], pos[l + 1][i]
+            ax.plot([x0, x1], [y0, y1], color="C3" if a[i, j] < 0 else "C0", lw=1.5, zorder=1)
+    labels = [[f"x{k}" for k in inputs]] + [[""] * n for n in widths[1:-1]] + [[f"y{k}" for k in outputs]]
+    for l, layer in enumerate(pos):
+        for i, (x, y) in enumerate(layer):
+            ax.scatter([x], [y], s=160, zorder=2, edgecolors="k", facecolors="0.3" if 0 < l < len(pos) - 1 else "white")
+            if labels[l][i]:
+                ax.text(x, y, labels[l][i], ha="center", va="center", fontsize=6, zorder=3)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def top_graphs(counts, n_runs: int, title: str, top: int = 6):
+    """The most frequent canonical graphs of a sweep, one panel each.
+
+    `counts`: list of (CanonicalGraph, count), most frequent first
+    (`topology.TopologyStats.counts`)."""
+    shown = counts[:top] or []
+    n = max(len(shown), 1)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (form, c) in zip(axes.ravel(), shown):
+        ax.axis("on")
+        _draw_adjacency(ax, form.arrays(), form.inputs, form.outputs,
+                        f"{c}/{n_runs} runs ({100 * c / n_runs:.0f} %)\n{list(form.widths)}, {form.n_edges} edges")
+    fig.suptitle(f"{title}: {len(counts)} distinct graph(s)")
+    fig.tight_layout()
+    return fig
+
+
+def edge_survival(aligned_survival, title: str):
+    """Per-edge survival frequency (canonical hidden order) as one heat map per layer."""
+    L = len(aligned_survival)
+    fig, axes = plt.subplots(1, L, figsize=(3.2 * L + 1, 3), squeeze=False)
+    for l, (ax, s) in enumerate(zip(axes[0], aligned_survival)):
+        im = ax.imshow(np.asarray(s), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set(title=f"layer {l} → {l + 1}", xlabel=f"from (layer {l})", ylabel=f"to (layer {l + 1})")
+        for (i, j), v in np.ndenumerate(np.asarray(s)):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w" if v < 0.5 else "k")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="fraction of runs")
+    fig.suptitle(title)
+    return fig
+
+
+def threshold_sensitivity(eps, metric, active, margins, eps_train: float, metric_name: str, title: str):
+    """Metric and active edges vs ε (log x axis) and the sorted edge margins |w| − ε."""
+    eps = np.asarray(eps, np.float64)
+    pos = eps > 0
+    fig, (a1, a3) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.plot(eps[pos], np.asarray(metric)[pos], color="C0")
+    a1.set(xscale="log", xlabel="ε", title="masked net vs threshold")
+    a1.set_ylabel(metric_name, color="C0")
+    a2 = a1.twinx()
+    a2.step(eps[pos], np.asarray(active)[pos], where="post", color="C3")
+    a2.set_ylabel("active edges", color="C3")
+    a1.axvline(eps_train, color="grey", ls=":", lw=1)
+    a1.text(eps_train, a1.get_ylim()[1], f" ε={eps_train:g}", va="top", fontsize=8, color="grey")
+    m = np.sort(np.concatenate([np.asarray(v).ravel() for v in margins]))
+    a3.bar(np.arange(len(m)), m, color=np.where(m >= 0, "C0", "0.6"))
+    a3.axhline(0, color="k", lw=0.8)
+    a3.set(yscale="symlog", ylabel="|w| − ε", xlabel="edges (sorted)", title=f"edge margins at ε={eps_train:g}",
+           )
+    a3.set_yscale("symlog", linthresh=max(eps_train, 1e-6))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

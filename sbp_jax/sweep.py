@@ -14,14 +14,17 @@ from __future__ import annotations
 import functools
 import itertools
 import time
+from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jaxtyping import Array
 
+from . import distributed
+from . import resume as resume_mod
 from .config import TrainConfig, check_finite_nonneg, check_int
 from .metrics import evaluate
 from .structure import Structure, analyse, masked
@@ -120,36 +123,61 @@ def chunk_program(static: TrainConfig, mesh: Mesh | None) -> Callable:
 
 
 def _inputs(g: Grid) -> tuple:
-    hyper = Hyper(jnp.asarray(g.lam), jnp.asarray(g.lr), jnp.asarray(g.eps))
-    return jnp.asarray(g.seed, jnp.uint32), hyper
+    """`(seeds, Hyper)` of `g` as numpy arrays (uint32 seeds, float32 hyper-parameters)."""
+    return np.asarray(g.seed, np.uint32), Hyper(*(np.asarray(a, np.float32) for a in (g.lam, g.lr, g.eps)))
+
+
+_DATA_SPEC, _CONFIG_SPEC = P(), P("c")
+
+
+def _to_device(tree, mesh: Mesh | None, spec: P):
+    """Device arrays of the numpy `tree`: plain for one device, global arrays
+    laid out by `spec` over `mesh` otherwise (each process builds its own shards)."""
+    if mesh is None:
+        return jax.tree.map(jnp.asarray, tree)
+    return distributed.put(tree, mesh, spec)
 
 
 def _spec(tree) -> tuple:
     """Hashable (treedef, shapes, dtypes) of `tree`: the key of a compiled program."""
     leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((a.shape, str(a.dtype)) for a in leaves)
+    return treedef, tuple((tuple(a.shape), str(a.dtype)) for a in leaves)
 
 
 _COMPILED: dict = {}
 
 
 def _compiled(static: TrainConfig, mesh: Mesh | None, spec: tuple) -> tuple[Callable, float]:
-    """Ahead-of-time compiled chunk program for inputs of `spec`, and the
-    seconds spent compiling it now (0 when this process compiled it before)."""
+    """Ahead-of-time compiled chunk program for inputs `(data, (seeds, hyper))`
+    of `spec`, and the seconds spent compiling it now (0 when this process
+    compiled it before)."""
     key = (static, mesh, spec)
     if key in _COMPILED:
         return _COMPILED[key], 0.0
     treedef, shapes = spec
     args = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
+    if mesh is not None:
+        data, inputs = args
+        lay = lambda tree, spec: jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=NamedSharding(mesh, spec)), tree)
+        args = (lay(data, _DATA_SPEC), lay(inputs, _CONFIG_SPEC))
     t0 = time.perf_counter()
     _COMPILED[key] = chunk_program(static, mesh).lower(args[0], *args[1]).compile()
     return _COMPILED[key], time.perf_counter() - t0
 
 
 def default_mesh() -> Mesh | None:
-    """A 1-D mesh over all devices, or None with a single device."""
+    """A 1-D mesh (axis 'c') over all devices of all processes, or None with a single device."""
     devs = jax.devices()
     return None if len(devs) == 1 else Mesh(np.array(devs), ("c",))
+
+
+def default_chunk(n: int, n_dev: int = 1) -> int:
+    """Configs per device per chunk for `n` configs on `n_dev` devices: at most
+    `DEFAULT_CHUNK`, balanced so that the last chunk is not mostly padding."""
+    per_dev = -(-n // n_dev)
+    n_chunks = -(-per_dev // DEFAULT_CHUNK)
+    return -(-per_dev // n_chunks)
 
 
 def run_grid(
@@ -161,6 +189,9 @@ def run_grid(
     mesh: Mesh | None | str = "auto",
     on_chunk: Callable[[int, int], None] | None = None,
     timing: dict | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> RunOutputs:
     """Run every config of `grid` and return stacked numpy `RunOutputs` (axis 0 = config).
 
@@ -168,13 +199,23 @@ def run_grid(
       config: shared static settings (its λ, lr, ε are ignored: the grid's are used).
       data: `(x_train, y_train, x_test, y_test)`; validated before tracing.
       grid: the configs (`make_grid`).
-      chunk: configs per device per chunk (default: all of them, at most
-        `DEFAULT_CHUNK`); one compiled program serves every chunk.
-      mesh: a 1-D `Mesh` with axis 'c', None for one device, or "auto"
-        (all devices).
+      chunk: configs per device per chunk (default `default_chunk`: all of
+        them, at most `DEFAULT_CHUNK`, balanced); one compiled program serves
+        every chunk.
+      mesh: a 1-D `Mesh` with axis 'c', None for one device, or "auto" (all
+        devices of all processes; under `jax.distributed` each process runs
+        its devices' share and every process gets the gathered results).
       on_chunk: called as `on_chunk(done_configs, total)` after each chunk.
       timing: if a dict, filled with `compile_s` (0 when the program was
-        already compiled in this process), `run_s` and `chunks`.
+        already compiled in this process), `run_s` (chunks computed now, no
+        compile), `chunks`, `chunks_resumed`, `configs_run` and `chunk`.
+      checkpoint_dir: if given, each finished chunk is written there
+        atomically (process 0 only) with a manifest fingerprinting the
+        config, grid, data and chunk layout (see `resume.ChunkStore`).
+      resume: with `checkpoint_dir`, reuse the chunks already there (the
+        manifest must match, else `ValueError`) and compute only the rest.
+      on_start: called as `on_start(done_configs, total)` once compiled,
+        before the first chunk is launched (e.g. to start a progress bar).
     """
     x, y = check_data(config, data[0], data[1])
     xt, yt = check_data(config, data[2], data[3], name="x_test")
@@ -183,31 +224,65 @@ def run_grid(
     n_dev = 1 if mesh is None else mesh.size
     n = len(grid)
     if chunk is None:
-        chunk = min(DEFAULT_CHUNK, -(-n // n_dev))
+        chunk = default_chunk(n, n_dev)
     check_int("chunk", chunk, 1)
     step = chunk * n_dev
     n_chunks = -(-n // step)
     pad = n_chunks * step - n
     padded = grid.take(np.concatenate([np.arange(n), np.full(pad, n - 1)]).astype(int))
-    dev_data = (x, y, xt, yt)
-    g0 = padded.take(slice(0, step))
-    prog, compile_s = _compiled(config.static_part(), mesh, _spec((dev_data, _inputs(g0))))
+    host_data = tuple(np.asarray(a) for a in (x, y, xt, yt))
+    dev_data = _to_device(host_data, mesh, _DATA_SPEC)
+    chunk_inputs = lambda i: _inputs(padded.take(slice(i * step, (i + 1) * step)))
+    static = config.static_part()
+    prog, compile_s = _compiled(static, mesh, _spec((host_data, chunk_inputs(0))))
+    out_tree = prog.out_tree
+    expect = [(tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(prog.out_info)]
+
+    store, done = None, []
+    if checkpoint_dir is not None:
+        fp = resume_mod.fingerprint(static.to_dict(), grid, host_data, step)
+        store = resume_mod.ChunkStore(checkpoint_dir, fp, resume=resume, write=distributed.is_main())
+        mask = np.zeros(n_chunks, bool)
+        mask[[i for i in store.done() if i < n_chunks]] = True
+        done = list(np.flatnonzero(distributed.broadcast(mask)))
+    outs: list = [None] * n_chunks
+    for i in done:
+        try:
+            leaves = store.load(i, expect)
+        except FileNotFoundError:  # another process's disk (no shared filesystem): not needed here
+            leaves = [np.zeros(s, d) for s, d in expect]
+        outs[i] = jax.tree.unflatten(out_tree, leaves)
+    n_valid = lambda i: min((i + 1) * step, n) - i * step
+    finished = sum(n_valid(i) for i in done)
+    if on_start:
+        on_start(finished, n)
+
+    def finish(i, launched):
+        nonlocal finished
+        outs[i] = distributed.gather(launched)
+        if store is not None:
+            store.save(i, jax.tree.leaves(outs[i]))
+        finished += n_valid(i)
+        if on_chunk:
+            on_chunk(finished, n)
+
+    todo = [i for i in range(n_chunks) if i not in set(done)]
     t0 = time.perf_counter()
-    outs, pending = [], None
-    for i in range(n_chunks):
-        g = padded.take(slice(i * step, (i + 1) * step))
-        launched = prog(dev_data, *_inputs(g))
+    pending = None
+    for i in todo:  # launch chunk i, then fetch chunk i-1 while i runs
+        launched = prog(dev_data, *_to_device(chunk_inputs(i), mesh, _CONFIG_SPEC))
         if pending is not None:
-            outs.append(jax.device_get(pending))
-            if on_chunk:
-                on_chunk(min(i * step, n), n)
-        pending = launched
-    outs.append(jax.device_get(pending))
-    if on_chunk:
+            finish(*pending)
+        pending = (i, launched)
+    if pending is not None:
+        finish(*pending)
+    run_s = time.perf_counter() - t0
+    if on_chunk and not todo:
         on_chunk(n, n)
     stacked = jax.tree.map(lambda *a: np.concatenate(a)[:n], *outs)
     if timing is not None:
-        timing.update(compile_s=compile_s, run_s=time.perf_counter() - t0, chunks=n_chunks)
+        timing.update(compile_s=compile_s, run_s=run_s, chunks=n_chunks, chunks_resumed=len(done),
+                      configs_run=sum(n_valid(i) for i in todo), chunk=chunk)
     return stacked
 
 

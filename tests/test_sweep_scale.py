@@ -1,0 +1,154 @@
+"""Sweeps at scale: sharding over 4 devices, two processes under
+`jax.distributed`, chunk checkpoints and resume (library level).
+
+The device-count tests run in subprocesses because the XLA device count is
+fixed when a process first touches JAX (this test process has 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SMALL, adam_promotion, assert_tree_bitwise_equal
+from sbp_jax import resume, sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(devices: int) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sharded_over_4_devices_equals_unsharded_bitwise():
+    # 3 per device per chunk over 4 devices: 12 per chunk, 22 configs -> 2 chunks, the last padded.
+    script = textwrap.dedent("""
+        import jax, numpy as np
+        from sbp_jax import sweep, tasks
+        from sbp_jax.config import TrainConfig
+        cfg = TrainConfig(layers=(2, 3, 1), loss="bce", lr=5e-2, epochs=40, eps=5e-2, history_every=10)
+        d = tasks.xor(0)
+        g = sweep.make_grid(cfg, lams=[0.0, 1e-2], lrs=[5e-2, 1e-1], seeds=[0, 1, 2, 3, 4, 7])
+        g = g.take(np.arange(22))
+        mesh = sweep.default_mesh()
+        assert mesh is not None and mesh.size == 4, jax.devices()
+        one = sweep.run_grid(cfg, d, g, mesh=None, chunk=3)
+        four = sweep.run_grid(cfg, d, g, mesh=mesh, chunk=3)
+        la, lb = jax.tree.leaves(one), jax.tree.leaves(four)
+        assert jax.tree.structure(one) == jax.tree.structure(four)
+        bad = [i for i, (a, b) in enumerate(zip(la, lb)) if a.shape != b.shape or a.tobytes() != b.tobytes()]
+        assert not bad, bad
+        assert len(np.unique(np.asarray(one.structure.active_per_layer).sum(1))) > 1  # not all identical
+        print("OK", len(la))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], env=_env(4), cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
+
+
+def test_two_processes_under_jax_distributed_equal_single_process(tmp_path):
+    args = [sys.executable, "-m", "experiments.sweep", "--task", "xor", "--lams", "0,1e-2,1e-1", "--seeds", "5",
+            "--epochs", "60", "--chunk", "2", "--no-plots", "--no-progress"]
+    port = _free_port()
+    multi_args = args + ["--out", str(tmp_path / "multi"), "--distributed", "--coordinator", f"127.0.0.1:{port}",
+                         "--num-processes", "2"]
+    runs = [(multi_args + ["--process-id", str(i)], 2) for i in range(2)]
+    runs.append((args + ["--out", str(tmp_path / "single")], 1))  # the reference, on one device
+    procs = [subprocess.Popen(a, env=_env(n), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for a, n in runs]
+    try:
+        logs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n----\n".join(logs)
+    multi = json.loads((tmp_path / "multi" / "results.json").read_text())
+    one = json.loads((tmp_path / "single" / "results.json").read_text())
+    assert multi["timing"]["processes"] == 2 and multi["timing"]["devices"] == 4
+    assert one["timing"]["processes"] == 1 and one["timing"]["devices"] == 1
+    assert len(multi["records"]) == 15
+    assert multi["records"] == one["records"]
+    assert multi["summary"] == one["summary"]
+    assert "wrote" in logs[0] and "wrote" not in logs[1]  # only process 0 reports and writes
+
+
+def _grid():
+    return sweep.make_grid(SMALL, lams=[0.0, 1e-2, 1e-1], seeds=3)
+
+
+def test_checkpointed_resume_equals_uninterrupted(tmp_path, xor_data):
+    g = _grid()
+    with adam_promotion():
+        ref = sweep.run_grid(SMALL, xor_data, g, chunk=2)
+        t1: dict = {}
+        first = sweep.run_grid(SMALL, xor_data, g, chunk=2, checkpoint_dir=tmp_path, timing=t1)
+        files = sorted(p.name for p in tmp_path.iterdir())
+        assert files == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "manifest.json"]
+        (tmp_path / "chunk_00001.npz").unlink()  # as if killed before chunk 1 was written
+        t2: dict = {}
+        calls = []
+        again = sweep.run_grid(SMALL, xor_data, g, chunk=2, checkpoint_dir=tmp_path, resume=True, timing=t2,
+                               on_start=lambda d, n: calls.append(("start", d, n)),
+                               on_chunk=lambda d, n: calls.append(("chunk", d, n)))
+    assert_tree_bitwise_equal(ref, first)
+    assert_tree_bitwise_equal(ref, again)
+    assert t1["chunks_resumed"] == 0 and t1["configs_run"] == 9
+    assert t2["chunks_resumed"] == 2 and t2["configs_run"] == 4 and t2["compile_s"] == 0.0
+    assert calls == [("start", 5, 9), ("chunk", 9, 9)]
+
+
+def test_resume_refuses_a_different_grid_config_data_or_chunk(tmp_path, xor_data):
+    g = _grid()
+    data = tuple(np.asarray(a) for a in xor_data)
+    base = resume.fingerprint(SMALL.static_part().to_dict(), g, data, 4)
+    resume.ChunkStore(tmp_path, base, resume=False)
+    resume.ChunkStore(tmp_path, base, resume=True)  # same fingerprint: accepted
+    other_grid = sweep.make_grid(SMALL, lams=[0.0, 1e-2, 3e-2], seeds=3)
+    cases = {
+        "grid": resume.fingerprint(SMALL.static_part().to_dict(), other_grid, data, 4),
+        "config": resume.fingerprint(SMALL.replace(epochs=61).static_part().to_dict(), g, data, 4),
+        "data_sha256": resume.fingerprint(SMALL.static_part().to_dict(), g, (data[0] + 1, *data[1:]), 4),
+        "chunk_configs": resume.fingerprint(SMALL.static_part().to_dict(), g, data, 2),
+    }
+    for part, fp in cases.items():
+        with pytest.raises(ValueError, match=f"--resume refused.*different {part}") as e:
+            resume.ChunkStore(tmp_path, fp, resume=True)
+        assert "without --resume" in str(e.value)
+    assert (tmp_path / "manifest.json").exists()
+    # Without --resume a fresh start replaces the old chunks and manifest.
+    (tmp_path / "chunk_00000.npz").write_bytes(b"old")
+    resume.ChunkStore(tmp_path, cases["grid"], resume=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+    resume.ChunkStore(tmp_path, cases["grid"], resume=True)
+
+
+def test_default_chunk_is_balanced():
+    assert sweep.default_chunk(1300, 1) == 650
+    assert sweep.default_chunk(1300, 2) == 650
+    assert sweep.default_chunk(1024, 1) == 1024
+    assert sweep.default_chunk(1025, 1) == 513
+    assert sweep.default_chunk(5, 4) == 2
+    for n in (1, 7, 1000, 4097, 100_000):
+        for d in (1, 2, 3, 8):
+            c = sweep.default_chunk(n, d)
+            assert 1 <= c <= sweep.DEFAULT_CHUNK
+            chunks = -(-n // (c * d))
+            assert chunks * c * d - n < c * d  # padding less than one chunk

@@ -40,13 +40,41 @@ def parser(prog: str, description: str, defaults: TrainConfig) -> argparse.Argum
     p.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (shared by all runs)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<task>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--penalty", default=defaults.penalty,
+                   help="L1 penalty: subgradient (the paper), proximal (soft-threshold after Adam, "
+                        "Adam-preconditioned), proximal_plain (threshold lr·λ)")
+    p.add_argument("--layer-lams", type=_floats, default=defaults.layer_lams,
+                   help="per-layer λ multipliers, one per layer, e.g. 1,0.1 (layer l uses λ·m_l)")
+    p.add_argument("--lam-schedule", default=defaults.lam_schedule, help="constant or warmup_ramp")
+    p.add_argument("--lam-warmup", type=int, default=defaults.lam_warmup, help="warmup_ramp: steps with λ=0")
+    p.add_argument("--lam-ramp", type=int, default=defaults.lam_ramp, help="warmup_ramp: steps of the linear ramp to λ")
+    p.add_argument("--target-active", type=float, default=defaults.target_active,
+                   help="fraction of active edges a controller steers λ to (e.g. 0.3)")
+    p.add_argument("--target-gain", type=float, default=defaults.target_gain,
+                   help="controller gain: log λ moves by gain·(active fraction − target) per step")
     return p
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed comma-separated numbers, e.g. 1,0.1")
 
 
 def config_from_args(args, base: TrainConfig) -> TrainConfig:
     """`base` with the CLI's values; raises the config's clear errors."""
     return base.replace(layers=args.layers, epochs=args.epochs, lr=args.lr, lam=args.lam, eps=args.eps,
-                        hidden_activation=args.activation, init=args.init, history_every=args.history_every)
+                        hidden_activation=args.activation, init=args.init, history_every=args.history_every,
+                        **_penalty_options(args))
+
+
+def _penalty_options(args) -> dict:
+    """The penalty flags (absent on parsers that do not define them)."""
+    names = ("penalty", "layer_lams", "lam_schedule", "lam_warmup", "lam_ramp", "target_active", "target_gain")
+    return {n: getattr(args, n) for n in names if hasattr(args, n)}
+
+
 
 
 def _phases(history, k: int) -> dict:

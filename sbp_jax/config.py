@@ -15,6 +15,8 @@ HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 LOSSES = ("bce", "mse", "cross_entropy")
 INITS = ("uniform", "he_normal", "glorot_uniform")
 DTYPES = ("float32",)
+PENALTIES = ("subgradient", "proximal", "proximal_plain")  # see penalty.py
+LAM_SCHEDULES = ("constant", "warmup_ramp")
 
 # Output activation implied by each task loss (the net returns raw outputs;
 # `bce` and `cross_entropy` are computed from logits for numerical stability).
@@ -68,6 +70,21 @@ class TrainConfig:
       dtype: parameter and data dtype; only "float32".
       history_every: record the history every k epochs (1 = every epoch,
         0 = no history); bounded memory for long runs and big sweeps.
+      penalty: how the L1 term acts, one of `PENALTIES`: 'subgradient' (the
+        paper: λ·sign(w) added to the gradient before Adam), 'proximal'
+        (soft-thresholding after Adam in Adam's preconditioned coordinates,
+        τ = lr·λ/(sqrt(v̂ + λ²) + 1e-8), see `penalty.proximal_l1`),
+        'proximal_plain' (τ = lr·λ; prunes little).
+      layer_lams: None or one multiplier per layer: layer l uses λ·layer_lams[l]
+        (multipliers, so λ stays the one traced, sweepable scalar).
+      lam_schedule: 'constant' (the paper) or 'warmup_ramp': λ·s(t) with
+        s = 0 for `lam_warmup` optimizer steps, then linear to 1 over
+        `lam_ramp` steps (steps = epochs with full batch).
+      lam_warmup, lam_ramp: the schedule's step counts (>= 0).
+      target_active: None or a fraction in (0, 1]: a controller adjusts λ
+        every step, λ ← λ·exp(target_gain·(active fraction at ε − target)),
+        starting from λ (or 1e-4 when λ = 0).
+      target_gain: the controller's gain (> 0).
     """
 
     layers: tuple[int, ...] = (2, 4, 1)
@@ -80,6 +97,13 @@ class TrainConfig:
     init: str = "he_normal"
     dtype: str = "float32"
     history_every: int = 1
+    penalty: str = "subgradient"
+    layer_lams: tuple[float, ...] | None = None
+    lam_schedule: str = "constant"
+    lam_warmup: int = 0
+    lam_ramp: int = 0
+    target_active: float | None = None
+    target_gain: float = 0.01
 
     def __post_init__(self):
         layers = self.layers
@@ -102,6 +126,31 @@ class TrainConfig:
         check_choice("init", self.init, INITS)
         check_choice("dtype", self.dtype, DTYPES)
         check_int("history_every", self.history_every, 0)
+        self._check_penalty_options(layers)
+
+    def _check_penalty_options(self, layers: tuple[int, ...]) -> None:
+        """Validate the beyond-the-paper penalty options (see the class docstring)."""
+        check_choice("penalty", self.penalty, PENALTIES)
+        if self.layer_lams is not None:
+            ll = self.layer_lams
+            if isinstance(ll, (str, bytes)) or not hasattr(ll, "__iter__"):
+                _fail("layer_lams", ll, f"None or a sequence of {len(layers) - 1} finite numbers >= 0", TypeError)
+            ll = tuple(ll)
+            if len(ll) != len(layers) - 1:
+                _fail("layer_lams", ll, f"None or one multiplier per layer ({len(layers) - 1} for layers={layers})")
+            ll = tuple(check_finite_nonneg(f"layer_lams[{i}]", v) for i, v in enumerate(ll))
+            object.__setattr__(self, "layer_lams", ll)
+        check_choice("lam_schedule", self.lam_schedule, LAM_SCHEDULES)
+        check_int("lam_warmup", self.lam_warmup, 0)
+        check_int("lam_ramp", self.lam_ramp, 0)
+        if self.lam_schedule == "constant" and (self.lam_warmup or self.lam_ramp):
+            _fail("lam_schedule", self.lam_schedule, "'warmup_ramp' when lam_warmup or lam_ramp is set")
+        if self.target_active is not None:
+            t = check_finite_nonneg("target_active", self.target_active)
+            if not 0 < t <= 1:
+                _fail("target_active", t, "None or a fraction in (0, 1]")
+            object.__setattr__(self, "target_active", t)
+        object.__setattr__(self, "target_gain", check_finite_nonneg("target_gain", self.target_gain, positive=True))
 
     @property
     def output_activation(self) -> str:

@@ -75,7 +75,7 @@ def train_core(
       hyper: λ, lr, ε as float32 scalars.
     """
     edges = init_edges(key, static.layers, static.init)
-    opt = make_optimizer(hyper.lam, hyper.lr)
+    opt = make_optimizer(hyper.lam, hyper.lr, static, hyper.eps)
     grad_fn = jax.value_and_grad(task_loss)
 
     def step(carry):

@@ -14,6 +14,7 @@ import numpy as np
 from sbp_jax import io, plots, sweep
 from sbp_jax.config import TrainConfig
 from sbp_jax.metrics import metric_names
+from sbp_jax.structure import selected_features
 
 
 def _layers(text: str) -> tuple[int, ...]:
@@ -75,8 +76,6 @@ def _penalty_options(args) -> dict:
     return {n: getattr(args, n) for n in names if hasattr(args, n)}
 
 
-
-
 def _phases(history, k: int) -> dict:
     """When things happen, per run (median over runs reported): epochs at which
     the task loss has made 50 % / 90 % of its total drop, the first epoch with
@@ -110,12 +109,17 @@ def _fmt(v) -> str:
 
 
 def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, argv=None,
-        analyse=None) -> dict:
+        analyse=None, extra_splits: dict | None = None, feature_names=None) -> dict:
     """Run `args.seeds` seeds of `cfg` on `data` in one sweep; print, write, plot.
 
     `analyse`, if given, is called as `analyse(outputs)` with the sweep's
     stacked `RunOutputs` and returns a dict of task-specific findings, stored
     as `summary["analysis"]` and printed.
+    `extra_splits`, if given, maps a split name (e.g. 'val') to `(x, y)`:
+    each run's trained net is also evaluated there (metrics `<name>_<metric>`).
+    `feature_names`, if given (`layers[0]` names), adds each run's
+    `selected_features` (live inputs, see `structure.selected_features`) and
+    `summary["selected_features_counts"]`.
     Returns the results dict written to `<out>/results.json`."""
     if args.seeds < 1:
         raise ValueError(f"--seeds={args.seeds} is invalid: allowed an integer >= 1")
@@ -132,15 +136,23 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
 
     names = metric_names(cfg.loss)
     diverged = np.asarray(res.result.diverged_at)
+    extra = {split: _evaluate_stacked(res.result.edges, xy, cfg) for split, xy in (extra_splits or {}).items()
+             if len(xy[0])}
     runs = []
     for i, seed in enumerate(seeds):
         metrics = {}
         for split in ("train", "test", "pruned_test"):
             for n in names:
                 metrics[f"{split}_{n}"] = float(res_metric(res, split, n)[i])
+        for split, vals in extra.items():
+            for n in names:
+                metrics[f"{split}_{n}"] = float(vals[n][i])
         s = jax_structure(res, i, cfg.layers)
         runs.append({"seed": seed, "metrics": metrics, "structure": s,
                      "diverged_at_epoch": int(diverged[i]) if diverged[i] >= 0 else None})
+        if feature_names is not None:
+            edges_i = tuple(np.asarray(w)[i] for w in res.result.edges)
+            runs[-1]["selected_features"] = selected_features(edges_i, cfg.eps, feature_names)
     for r in runs:
         if r["diverged_at_epoch"] is not None:
             print(f"WARNING: seed {r['seed']} (λ={cfg.lam:g}, lr={cfg.lr:g}) diverged at epoch "
@@ -153,6 +165,9 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
     summary["active_per_layer_mean"] = np.mean([r["structure"]["active_per_layer"] for r in ok], axis=0).tolist() if ok else None
     archs = collections.Counter(tuple(r["structure"]["compact_layers"]) for r in ok)
     summary["compact_layers_counts"] = [{"layers": list(a), "count": c} for a, c in archs.most_common()]
+    if feature_names is not None:
+        counts = collections.Counter(f for r in ok for f in r["selected_features"])
+        summary["selected_features_counts"] = {f: counts[f] for f in feature_names if counts[f]}
     summary["n_runs"] = len(runs)
     summary["n_diverged"] = len(runs) - len(ok)
     summary["phases"] = _phases(res.result.history, cfg.history_every)
@@ -187,6 +202,18 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
         io.save_figure(plots.graph(edges0, cfg.eps, f"{task}, seed {seeds[first]}"), out / "graph.png")
     print_summary(task, cfg, results, out)
     return results
+
+
+def _evaluate_stacked(edges, xy, cfg: TrainConfig) -> dict:
+    """Metrics of every run's net (edges with a leading run axis) on `(x, y)`."""
+    import jax
+
+    from sbp_jax.metrics import evaluate
+    from sbp_jax.train import check_data
+
+    x, y = check_data(cfg, *xy, name="x_extra")
+    ev = jax.jit(jax.vmap(lambda e: evaluate(e, x, y, loss=cfg.loss, hidden_activation=cfg.hidden_activation)))
+    return {k: np.asarray(v) for k, v in ev(tuple(edges)).items()}
 
 
 def res_metric(res, split: str, name: str) -> np.ndarray:

@@ -70,6 +70,11 @@ class TrainConfig:
       dtype: parameter and data dtype; only "float32".
       history_every: record the history every k epochs (1 = every epoch,
         0 = no history); bounded memory for long runs and big sweeps.
+      batch_size: samples per Adam step; 0 (the default, the paper's setting)
+        = full batch, one step per epoch. With b > 0 an epoch is
+        ceil(n/b) steps over a fresh keyed shuffle of the data; the ragged
+        last batch is padded and masked out of the loss (see `train.py`).
+        b >= n is full batch.
       penalty: how the L1 term acts, one of `PENALTIES`: 'subgradient' (the
         paper: λ·sign(w) added to the gradient before Adam), 'proximal'
         (soft-thresholding after Adam in Adam's preconditioned coordinates,
@@ -97,6 +102,7 @@ class TrainConfig:
     init: str = "he_normal"
     dtype: str = "float32"
     history_every: int = 1
+    batch_size: int = 0
     penalty: str = "subgradient"
     layer_lams: tuple[float, ...] | None = None
     lam_schedule: str = "constant"
@@ -126,6 +132,7 @@ class TrainConfig:
         check_choice("init", self.init, INITS)
         check_choice("dtype", self.dtype, DTYPES)
         check_int("history_every", self.history_every, 0)
+        check_int("batch_size", self.batch_size, 0)
         self._check_penalty_options(layers)
 
     def _check_penalty_options(self, layers: tuple[int, ...]) -> None:

@@ -100,3 +100,21 @@ def prune(edges: Edges, eps) -> Edges:
 def masked(edges: Edges, eps) -> Edges:
     """`edges` with every inactive edge (|w| < ε) set to exactly zero."""
     return tuple(jnp.where(mk, w, 0.0) for w, mk in zip(edges, masks(edges, eps)))
+
+
+def selected_features(edges: Edges, eps, names) -> list[str]:
+    """Names of the input features the pruned net still uses: the live input
+    nodes (on a path of active edges, |w| >= ε, to some output), in input order.
+
+    Args:
+      edges: one run's edges (concrete arrays, no sweep axis).
+      eps: threshold ε.
+      names: `layers[0]` feature names.
+    Returns:
+      list of the selected names (empty when every input is cut off).
+    """
+    names = list(names)
+    if len(names) != edges[0].shape[1]:
+        raise ValueError(f"len(names)={len(names)} is invalid: allowed {edges[0].shape[1]} (the input width)")
+    live = np.asarray(live_nodes(masks(edges, eps))[0])
+    return [n for n, keep in zip(names, live) if keep]

@@ -1,10 +1,19 @@
-"""Training: one jitted `lax.scan` over full-batch epochs.
+"""Training: one jitted `lax.scan` over epochs (full batch by default).
 
 `train(config, x, y, key)` runs one configuration. The work is done by
 `train_core`, a pure function of arrays written for one run; a sweep is
 `jax.vmap(train_core)` over (λ, lr, ε, key) with everything else shared
 (see `sweep.py`). λ, lr and ε enter as traced scalars (`Hyper`), so every
 value shares one compiled program.
+
+Minibatches (`config.batch_size = b`, 0 < b < n): an epoch is an inner
+`lax.scan` over ceil(n/b) Adam steps. The epoch's order is
+`jax.random.permutation(fold_in(fold_in(key, SHUFFLE_STREAM), epoch), n)`, so
+it is a pure function of the run's key and the epoch (vmaps over seeds like
+the initial edges). The ragged last batch is padded to b with sample 0 and a
+weight mask of zeros: every sample is used exactly once per epoch and every
+step is the mean loss over its real samples. b = 0 or b >= n is exactly the
+full-batch program (one step per epoch on the data in its given order).
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .config import TrainConfig
 from .network import Edges, init_edges
-from .objective import task_loss
+from .network import forward
+from .objective import task_loss, task_loss_from_logits
 from .penalty import l1_norm, make_optimizer
 
 
@@ -34,7 +44,9 @@ class Hyper(NamedTuple):
 class History(NamedTuple):
     """Per-record training history; record t describes the state at the start
     of epoch (t+1)·k − 1 (0-based), k = `config.history_every`, i.e. the
-    objective whose gradient that epoch's step used. Shapes `(n_records,)`."""
+    objective whose gradient that epoch's step used (with minibatches: the
+    task loss is the mean of that epoch's minibatch losses, weighted by their
+    real sizes; the penalty is at the start of the epoch). Shapes `(n_records,)`."""
 
     loss: Float[Array, " n_records"]  # task loss + λ·Σ|w|, float32
     task_loss: Float[Array, " n_records"]  # float32
@@ -46,6 +58,24 @@ class TrainResult(NamedTuple):
     edges: Edges  # final edges, `(n_{l+1}, n_l)` float32 each
     history: History
     diverged_at: Int[Array, ""]  # first epoch (0-based) with a non-finite loss; -1 if none
+
+
+SHUFFLE_STREAM = 0x5348  # fold_in tag: the minibatch-order stream of a run's key
+
+
+def minibatch_plan(n: int, batch_size: int) -> tuple[int, int]:
+    """`(n_batches, batch)` of one epoch over n samples: `(1, n)` for full
+    batch (batch_size 0 or >= n), else `(ceil(n / b), b)`."""
+    if batch_size == 0 or batch_size >= n:
+        return 1, n
+    return -(-n // batch_size), batch_size
+
+
+def _weighted_task_loss(edges, x, y, w, *, loss: str, hidden_activation: str):
+    """Task loss averaged over the samples with weight 1 (`w` is a 0/1 mask)."""
+    z = forward(edges, x, hidden_activation)
+    per = jax.vmap(lambda zi, yi: task_loss_from_logits(zi[None], yi[None], loss))(z, y)
+    return jnp.sum(per * w) / jnp.sum(w)
 
 
 def hyper_of(config: TrainConfig) -> Hyper:
@@ -71,21 +101,44 @@ def train_core(
       static: the config; only its static fields are read (λ, lr, ε come from
         `hyper`), so pass `config.static_part()` as a jit static argument.
       x: inputs `(n, layers[0])` float32; y: targets (see `objective`).
-      key: PRNG key for the initial edges.
+      key: PRNG key for the initial edges (and, with minibatches, their order).
       hyper: λ, lr, ε as float32 scalars.
     """
     edges = init_edges(key, static.layers, static.init)
     opt = make_optimizer(hyper.lam, hyper.lr, static, hyper.eps)
     grad_fn = jax.value_and_grad(task_loss)
 
+    kw = dict(loss=static.loss, hidden_activation=static.hidden_activation)
+    n = x.shape[0]
+    n_batches, batch = minibatch_plan(n, static.batch_size)
+    pad = n_batches * batch - n
+    shuffle_key = jax.random.fold_in(key, SHUFFLE_STREAM)
+    weights = (jnp.arange(n_batches * batch) < n).astype(jnp.float32).reshape(n_batches, batch)
+    wgrad_fn = jax.value_and_grad(_weighted_task_loss)
+
+    def minibatch(state, batch_in):
+        edges, opt_state = state
+        idx, w = batch_in
+        if pad:
+            task, grads = wgrad_fn(edges, x[idx], y[idx], w, **kw)
+        else:
+            task, grads = grad_fn(edges, x[idx], y[idx], **kw)
+        updates, opt_state = opt.update(grads, opt_state, edges)
+        return (optax.apply_updates(edges, updates), opt_state), task
+
     def step(carry):
         edges, opt_state, epoch, diverged_at = carry
-        task, grads = grad_fn(
-            edges, x, y, loss=static.loss, hidden_activation=static.hidden_activation
-        )
+        if n_batches == 1:  # full batch: the paper's setting, data in its given order
+            task, grads = grad_fn(edges, x, y, **kw)
+            updates, opt_state = opt.update(grads, opt_state, edges)
+            edges = optax.apply_updates(edges, updates)
+        else:
+            perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
+            idx = jnp.concatenate([perm, jnp.zeros((pad,), perm.dtype)]).reshape(n_batches, batch)
+            (edges, opt_state), tasks = jax.lax.scan(minibatch, (edges, opt_state), (idx, weights))
+            task = jnp.sum(tasks * jnp.sum(weights, axis=1)) / n
         diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
-        updates, opt_state = opt.update(grads, opt_state, edges)
-        return (optax.apply_updates(edges, updates), opt_state, epoch + 1, diverged_at), task
+        return (edges, opt_state, epoch + 1, diverged_at), task
 
     def plain(_, carry):
         return step(carry)[0]

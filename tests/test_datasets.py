@@ -1,0 +1,196 @@
+"""sbp_jax.datasets: shapes and dtypes, disjoint stratified splits,
+standardisation on training statistics only, and the CSV / NPZ errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sbp_jax import datasets as D
+
+EXPECTED = {  # name: (kind, n_features, n_out, n_samples)
+    "breast_cancer": ("binary", 30, 1, 569),
+    "wine": ("multiclass", 13, 3, 178),
+    "digits": ("multiclass", 64, 10, 1797),
+    "diabetes": ("regression", 10, 1, 442),
+    "planted": ("binary", 20, 1, 1000),
+}
+
+
+def _check_shapes(ds: D.Dataset, kind, n_in, n_out, n):
+    assert ds.kind == kind and ds.n_in == n_in and ds.n_out == n_out
+    assert ds.loss == D.LOSS_OF_KIND[kind]
+    assert len(ds.feature_names) == n_in
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == n
+    for split in ("train", "val", "test"):
+        x, y = ds.split(split)
+        assert x.dtype == np.float32 and x.shape == (len(x), n_in)
+        if kind == "multiclass":
+            assert y.dtype == np.int32 and y.shape == (len(x),)
+            assert y.min() >= 0 and y.max() < n_out
+        else:
+            assert y.dtype == np.float32 and y.shape == (len(x), 1)
+        if kind == "binary":
+            assert set(np.unique(y)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bundled_loaders_shapes_and_dtypes(name):
+    ds = D.load(name)
+    _check_shapes(ds, *EXPECTED[name])
+    assert abs(len(ds.x_test) - 0.2 * EXPECTED[name][3]) <= 1
+    assert abs(len(ds.x_val) - 0.2 * EXPECTED[name][3]) <= 1
+
+
+def test_mnist1d_generates_offline_and_restores_numpy_state():
+    np.random.seed(123)
+    before = np.random.random()
+    np.random.seed(123)
+    ds = D.mnist1d(n_samples=500)
+    assert np.random.random() == before  # the generator's reseeding is undone
+    _check_shapes(ds, "multiclass", 40, 10, 500)
+    again = D.mnist1d(n_samples=500)
+    np.testing.assert_array_equal(ds.x_train, again.x_train)
+
+
+def _with_ids(n=300, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    x = np.column_stack([np.arange(n), rng.normal(size=(n, 2)) + y[:, None]])
+    return x, y
+
+
+def _ids(ds: D.Dataset, split: str) -> np.ndarray:
+    x = ds.split(split)[0]
+    return np.rint(x[:, 0].astype(np.float64) * ds.x_std[0] + ds.x_mean[0]).astype(int)
+
+
+def test_splits_are_disjoint_cover_everything_and_are_stratified():
+    x, y = _with_ids()
+    ds = D.from_arrays(x, y, val_frac=0.2, test_frac=0.25, seed=3)
+    ids = {s: _ids(ds, s) for s in ("train", "val", "test")}
+    all_ids = np.concatenate(list(ids.values()))
+    assert len(all_ids) == len(set(all_ids.tolist())) == len(x)  # disjoint and complete
+    for s in ("train", "val", "test"):
+        np.testing.assert_array_equal(ds.split(s)[1], y[ids[s]])  # labels travel with their rows
+        share = np.bincount(ds.split(s)[1], minlength=3) / len(ids[s])
+        np.testing.assert_allclose(share, np.bincount(y) / len(y), atol=1.5 / len(ids[s]) + 0.01)
+    other = D.from_arrays(x, y, val_frac=0.2, test_frac=0.25, seed=4)
+    assert set(_ids(other, "test").tolist()) != set(ids["test"].tolist())  # the seed matters
+    same = D.from_arrays(x, y, val_frac=0.2, test_frac=0.25, seed=3)
+    np.testing.assert_array_equal(same.x_test, ds.x_test)
+
+
+def test_no_validation_split_when_val_frac_is_zero():
+    x, y = _with_ids()
+    ds = D.from_arrays(x, y, val_frac=0.0, test_frac=0.2)
+    assert ds.x_val.shape == (0, 3) and len(ds.y_val) == 0 and len(ds.x_train) == 240
+
+
+def test_standardisation_uses_training_statistics_only():
+    x, y = _with_ids(seed=1)
+    ds = D.from_arrays(x, y, seed=0)
+    np.testing.assert_allclose(ds.x_train.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(ds.x_train.std(0), 1, atol=1e-4)
+    # Make every non-training row wildly different: training data and statistics must not move.
+    held_out = np.concatenate([_ids(ds, "val"), _ids(ds, "test")])
+    x2 = x.copy()
+    x2[held_out, 1:] = x2[held_out, 1:] * 100 + 1e4
+    ds2 = D.from_arrays(x2, y, seed=0)
+    np.testing.assert_array_equal(ds2.x_mean, ds.x_mean)
+    np.testing.assert_array_equal(ds2.x_std, ds.x_std)
+    np.testing.assert_array_equal(ds2.x_train, ds.x_train)
+    assert ds2.x_test[:, 1:].mean() > 100  # the held-out rows are scaled with the training stats
+
+
+def test_regression_targets_standardised_on_train():
+    ds = D.diabetes()
+    assert abs(float(ds.y_train.mean())) < 1e-5 and abs(float(ds.y_train.std()) - 1) < 1e-4
+    assert 100 < ds.y_mean < 200 and ds.y_std > 10
+    raw_test = ds.y_test[:, 0] * ds.y_std + ds.y_mean
+    assert raw_test.min() >= 25 - 1e-3 and raw_test.max() <= 346 + 1e-3
+
+
+def test_constant_columns_do_not_divide_by_zero():
+    ds = D.digits()  # several pixels are always 0
+    assert np.all(np.isfinite(ds.x_train)) and np.all(ds.x_std > 0)
+
+
+# --------------------------------------------------------------------- CSV
+def _csv(tmp_path, text, name="data.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+GOOD = "a,b,label\n" + "".join(f"{i},{(i * 7) % 5},{i % 2}\n" for i in range(40))
+
+
+def test_csv_loads_with_header_names(tmp_path):
+    ds = D.load_csv(_csv(tmp_path, GOOD), "label")
+    assert ds.feature_names == ("a", "b") and ds.kind == "binary" and ds.target_name == "label"
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 40
+    reg = D.load_csv(_csv(tmp_path, GOOD), "a")  # 40 distinct values: regression
+    assert reg.kind == "regression" and reg.feature_names == ("b", "label")
+
+
+@pytest.mark.parametrize("text, target, exc, needles", [
+    (None, "label", FileNotFoundError, ["missing.csv", "no such file"]),
+    (GOOD, "target", ValueError, ["data.csv", "'target'", "'a', 'b', 'label'"]),
+    ("a,b,label\n1,2,0\n3,x7,1\n4,5,0\n", "label", ValueError, ["data.csv", "line 3", "'b'", "'x7'", "not a number"]),
+    ("a,b,label\n1,2,0\n3,nan,1\n4,5,0\n", "label", ValueError, ["data.csv", "line 3", "'b'", "NaN"]),
+    ("a,b,label\n1,2,0\n3,,1\n4,5,0\n", "label", ValueError, ["data.csv", "line 3", "'b'", "''"]),
+    ("a,b,label\n1,2,1\n3,4,1\n4,5,1\n", "label", ValueError, ["data.csv", "'label'", "constant"]),
+    ("a,b,label\n1,2,0\n3,4\n", "label", ValueError, ["data.csv", "line 3", "2 fields"]),
+    ("", "label", ValueError, ["data.csv", "empty"]),
+])
+def test_csv_errors_name_file_column_and_value(tmp_path, text, target, exc, needles):
+    path = tmp_path / "missing.csv" if text is None else _csv(tmp_path, text)
+    with pytest.raises(exc) as e:
+        D.load_csv(path, target)
+    for needle in needles:
+        assert needle in str(e.value), (needle, str(e.value))
+
+
+# --------------------------------------------------------------------- NPZ
+def test_npz_loads_with_feature_names(tmp_path):
+    x, y = _with_ids()
+    np.savez(tmp_path / "d.npz", x=x, y=y, feature_names=np.array(["id", "f1", "f2"]))
+    ds = D.load_npz(tmp_path / "d.npz")
+    assert ds.kind == "multiclass" and ds.feature_names == ("id", "f1", "f2") and ds.n_out == 3
+
+
+@pytest.mark.parametrize("arrays, needles", [
+    (None, ["d.npz", "no such file"]),
+    ({"x": np.ones((5, 2))}, ["d.npz", "'y'"]),
+    ({"x": np.array([[1.0, np.nan], [2, 3], [4, 5]]), "y": np.array([0, 1, 0])}, ["d.npz", "x", "NaN"]),
+    ({"x": np.ones((3, 2)), "y": np.array([0.0, np.inf, 1.0])}, ["d.npz", "y", "NaN/inf"]),
+    ({"x": np.ones((3, 2)), "y": np.array([2, 2, 2])}, ["d.npz", "constant"]),
+    ({"x": np.ones(3), "y": np.array([0, 1, 0])}, ["d.npz", "x.shape=(3,)"]),
+])
+def test_npz_errors(tmp_path, arrays, needles):
+    path = tmp_path / "d.npz"
+    if arrays is not None:
+        np.savez(path, **arrays)
+    with pytest.raises((ValueError, FileNotFoundError)) as e:
+        D.load_npz(path)
+    for needle in needles:
+        assert needle in str(e.value), (needle, str(e.value))
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"val_frac": 1.2}, "val_frac=1.2"),
+    ({"test_frac": -0.1}, "test_frac=-0.1"),
+    ({"val_frac": 0.5, "test_frac": 0.5}, "val_frac + test_frac"),
+    ({"task": "ranking"}, "task='ranking'"),
+])
+def test_bad_split_arguments(kwargs, needle):
+    x, y = _with_ids()
+    with pytest.raises(ValueError) as e:
+        D.from_arrays(x, y, **kwargs)
+    assert needle in str(e.value)
+
+
+def test_unknown_dataset_lists_choices():
+    with pytest.raises(ValueError, match="'digits'"):
+        D.load("imagenet")

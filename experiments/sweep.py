@@ -93,7 +93,9 @@ def parser() -> argparse.ArgumentParser:
         description="Sweep λ × seeds (and optionally lr, ε) of structure-aware backprop on the paper's tasks "
                     "as one compiled, chunked, device-sharded program; writes results.json and plots.",
         epilog="Grid flags take " + GRID_FORMS + ". Task settings not given default to the task's "
-               "(experiments.xor / experiments.addition, i.e. the paper's).")
+               "(experiments.xor / experiments.addition, i.e. the paper's). On CPU the grid is sharded over one "
+               "XLA host device per core (set by the experiments package unless XLA_FLAGS already sets "
+               "--xla_force_host_platform_device_count); on GPUs over all visible GPUs.")
     p.add_argument("--task", required=True, choices=sorted(TASKS), help="which of the paper's tasks")
     p.add_argument("--lams", type=_grid_type("--lams"), default="logspace:-4:-1:13", help="λ values")
     p.add_argument("--lrs", type=_grid_type("--lrs", positive=True), default=None, help="Adam learning rates (default: the task's)")
@@ -116,9 +118,6 @@ def parser() -> argparse.ArgumentParser:
                    help="reuse the finished chunks under OUT/chunks of an interrupted run of the same command")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--host-devices", type=_int_at_least("--host-devices", 0), default=os.cpu_count() or 1,
-                   help="on CPU, split the CPU into this many XLA devices (one per core shards the grid over the "
-                        "cores); 0 or 1 leaves XLA's default; ignored if XLA_FLAGS already sets it")
     g = p.add_argument_group("multi-host (jax.distributed)")
     g.add_argument("--distributed", action="store_true",
                    help="join a JAX cluster first; every process runs the same command, process 0 writes the results")
@@ -128,13 +127,6 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--process-id", type=_int_at_least("--process-id", 0), default=None,
                    help="this process's index (default $JAX_PROCESS_ID or auto-detected)")
     return p
-
-
-def _set_host_devices(n: int) -> None:
-    """Ask XLA for `n` CPU devices (must happen before JAX starts its backends)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if n > 1 and "xla_force_host_platform_device_count" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
 
 def _progress(enabled: bool):
@@ -244,8 +236,6 @@ def write_plots(task, cfg, records, metric, label, paper, out: Path) -> None:
 def main(argv: list[str] | None = None) -> dict | None:
     p = parser()
     args = p.parse_args(argv)
-    if args.host_devices:
-        _set_host_devices(args.host_devices)
     if args.distributed:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     main_proc = distributed.is_main()

@@ -153,16 +153,16 @@ def pareto(active_edges, metric, lams, *, metric_label: str, total_edges: int,
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for l, c in zip(u, colors):
         k = (lams == l) & np.isfinite(m)
-        ax.scatter(e[k] + jitter[k], m[k], s=6, color=c, alpha=0.5, lw=0, label=f"λ={l:.3g}")
+        ax.scatter(e[k] + jitter[k], m[k], s=8, color=c, alpha=0.5, lw=0, label=f"λ={l:.3g}")
     ok = np.isfinite(m)
     counts = np.unique(e[ok])
     ax.plot(counts, [np.median(m[ok & (e == c)]) for c in counts], "k-", lw=1, label="median at each edge count")
     if paper_point is not None:
-        ax.scatter([paper_point[0]], [paper_point[1]], marker="*", s=250, color="red", edgecolors="k",
+        ax.scatter([paper_point[0]], [paper_point[1]], marker="*", s=200, color="red", edgecolors="k",
                    zorder=5, label=f"paper: {paper_point[1]:g} at {paper_point[0]:g} edges")
     ax.set(xlabel=f"active edges (|w| ≥ ε, of {total_edges})", ylabel=metric_label, title=title,
            xlim=(-0.6, total_edges + 0.6))
-    ax.legend(fontsize=7, markerscale=2, ncol=2 if len(u) > 7 else 1)
+    ax.legend(fontsize=7, ncol=2 if len(u) > 7 else 1)
     return fig
 
 

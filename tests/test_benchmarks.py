@@ -1,0 +1,54 @@
+"""The benchmark harness: the PyTorch peers agree with sbp_jax, and
+`python -m benchmarks.run --quick` writes a complete JSON. Timing is never asserted."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_peers_agree_with_sbp_jax():
+    import jax
+
+    from benchmarks import check_peers
+
+    # conftest sets strict dtype promotion, which optax's Adam does not pass.
+    with jax.numpy_dtype_promotion("standard"):
+        report = check_peers.check(epochs=50, atol=1e-4, seeds=(0,), lams=(1e-2, 1e-1), lrs=(1e-3, 1e-2),
+                                   forwards=("bmm",), backwards=("manual", "autograd"))
+    assert report["passed"], report
+    peers = {c["peer"] for c in report["cases"]}
+    assert "torch_loop" in peers and any(p.startswith("torch_batched") for p in peers)
+
+
+def test_quick_run_writes_json(tmp_path):
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--quick", "--out", str(tmp_path)],
+                   cwd=ROOT, env=env, check=True, timeout=300)
+    r = json.loads((tmp_path / "bench_cpu.json").read_text())
+    for key in ("command", "mode", "machine", "agreement", "single_run", "sweep", "total_seconds"):
+        assert key in r, key
+    assert r["mode"] == "quick"
+    assert r["agreement"]["passed"] is True
+    for k in ("platform", "cpu_model", "cpu_count", "versions"):
+        assert k in r["machine"]
+    assert {"jax", "jaxlib", "numpy", "torch"} <= set(r["machine"]["versions"])
+    for task in ("xor", "addition"):
+        s = r["single_run"][task]
+        for k in ("ours_compile_s", "ours_steady_s", "torch_loop_s", "memory"):
+            assert k in s
+    tasks = {(rec["task"], rec["configs"]) for rec in r["sweep"]}
+    assert {("xor", 1), ("xor", 64), ("addition", 1), ("addition", 64)} <= tasks
+    for rec in r["sweep"]:
+        assert rec["ours"]["config_epochs_per_s"] > 0
+        assert rec["peer"]["config_epochs_per_s"] > 0
+        assert "ratio_ours_over_peer" in rec
+        assert "peak_rss_mib" in rec["ours"]["memory"]
+    assert (tmp_path / "throughput_cpu.png").exists()

@@ -1,0 +1,71 @@
+"""Shared test set-up: strict promotion, two host devices, a key, tiny data.
+
+* Two CPU devices (`XLA_FLAGS`, set before jax is imported, and only when the
+  caller has not set XLA_FLAGS) so the sweep tests run the `shard_map` path.
+* `jax_numpy_rank_promotion="raise"`: silent broadcasting is an error.
+* `jax_numpy_dtype_promotion="strict"`: silent dtype promotion is an error.
+  sbp_jax's own code passes under it, but optax's Adam does not
+  (`optax.tree.bias_correction` computes `1 - decay**count`, a Python float to
+  the power of an int32 array; optax 0.2.8, `optax/tree_utils/_tree_math.py`).
+  Tests and fixtures that run Adam therefore enter `adam_promotion()`, which
+  switches to "standard" for their duration only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+if "XLA_FLAGS" not in os.environ:
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+from sbp_jax import TrainConfig, tasks  # noqa: E402
+
+
+def adam_promotion() -> contextlib.AbstractContextManager:
+    """Standard dtype promotion, for code that runs optax.adam (see module doc)."""
+    return jax.numpy_dtype_promotion("standard")
+
+
+# One static configuration shared by test_train and test_sweep_core, so that
+# `_train_jit` compiles it once per test session.
+SMALL = TrainConfig(
+    layers=(2, 3, 1),
+    hidden_activation="relu",
+    loss="bce",
+    lam=1e-2,
+    lr=5e-2,
+    epochs=60,
+    eps=5e-2,
+    init="he_normal",
+    history_every=1,
+)
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
+
+
+@pytest.fixture(scope="session")
+def xor_data() -> tasks.TaskData:
+    return tasks.xor(data_seed=0)
+
+
+def assert_tree_bitwise_equal(a, b):
+    """Same structure, and every leaf has the same shape, dtype and bytes
+    (NaNs and signed zeros included)."""
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for i, (x, y) in enumerate(zip(la, lb)):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape and x.dtype == y.dtype, (i, x.shape, y.shape, x.dtype, y.dtype)
+        if x.tobytes() != y.tobytes():
+            raise AssertionError(f"leaf {i} differs bitwise:\n{x!r}\n{y!r}")

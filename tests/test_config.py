@@ -1,0 +1,144 @@
+"""TrainConfig: defaults, derived values, and validation messages that teach."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from sbp_jax import TrainConfig
+from sbp_jax.config import DTYPES, HIDDEN_ACTIVATIONS, INITS, LOSSES
+
+
+def test_paper_defaults():
+    c = TrainConfig()
+    assert (c.lam, c.lr, c.eps) == (1e-2, 1e-3, 1e-2)
+    assert c.epochs == 1000
+    assert c.output_activation == "sigmoid"
+
+
+def test_derived_values():
+    c = TrainConfig(layers=[3, 4, 2], loss="mse", epochs=10, history_every=3)
+    assert c.layers == (3, 4, 2)  # a list is stored as a tuple (hashable)
+    assert c.total_edges == 3 * 4 + 4 * 2
+    assert c.n_records == 3  # floor(10 / 3)
+    assert c.replace(history_every=0).n_records == 0
+    assert c.output_activation == "identity"
+    assert TrainConfig(layers=(2, 3), loss="cross_entropy").output_activation == "softmax"
+    d = c.to_dict()
+    assert d["layers"] == [3, 4, 2] and d["output_activation"] == "identity" and d["lam"] == c.lam
+
+
+def test_frozen_and_hashable():
+    c = TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.lam = 0.5
+    assert hash(c) == hash(TrainConfig())
+
+
+def test_static_part_ignores_traced_hyperparameters():
+    a = TrainConfig(lam=0.1, lr=0.2, eps=0.3)
+    b = TrainConfig(lam=0.0, lr=1e-4, eps=0.0)
+    assert a.static_part() == b.static_part()
+    assert hash(a.static_part()) == hash(b.static_part())
+    assert a.static_part() != a.replace(epochs=7).static_part()
+    assert a.static_part() != a.replace(hidden_activation="tanh").static_part()
+
+
+def test_ints_are_stored_as_floats():
+    c = TrainConfig(lam=0, lr=1, eps=0)
+    assert type(c.lam) is float and type(c.lr) is float and type(c.eps) is float
+
+
+def _msg_has(exc_info, *parts):
+    msg = str(exc_info.value)
+    for p in parts:
+        assert p in msg, f"{p!r} not in {msg!r}"
+
+
+@pytest.mark.parametrize("name", ["lam", "eps"])
+@pytest.mark.parametrize("value,shown", [(-1e-3, "-0.001"), (math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf")])
+def test_bad_nonneg_hyperparameter(name, value, shown):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(**{name: value})
+    _msg_has(e, f"{name}=", shown, "allowed", "finite", ">= 0")
+
+
+@pytest.mark.parametrize("value,shown", [(0, "0"), (0.0, "0.0"), (-1.0, "-1.0"), (math.nan, "nan"), (math.inf, "inf")])
+def test_bad_lr(value, shown):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(lr=value)
+    _msg_has(e, "lr=", shown, "allowed", "> 0")
+
+
+@pytest.mark.parametrize("name", ["lam", "lr", "eps"])
+@pytest.mark.parametrize("value", ["0.1", None, True, [0.1]])
+def test_non_number_hyperparameter(name, value):
+    with pytest.raises(TypeError) as e:
+        TrainConfig(**{name: value})
+    _msg_has(e, f"{name}={value!r}", "allowed", "number")
+
+
+@pytest.mark.parametrize("value,exc", [(0, ValueError), (-5, ValueError), (1.5, TypeError), (10.0, TypeError), (True, TypeError), ("10", TypeError)])
+def test_bad_epochs(value, exc):
+    with pytest.raises(exc) as e:
+        TrainConfig(epochs=value)
+    _msg_has(e, f"epochs={value!r}", "allowed", "integer >= 1")
+
+
+@pytest.mark.parametrize("value,exc", [(-1, ValueError), (2.0, TypeError)])
+def test_bad_history_every(value, exc):
+    with pytest.raises(exc) as e:
+        TrainConfig(history_every=value)
+    _msg_has(e, f"history_every={value!r}", "integer >= 0")
+
+
+@pytest.mark.parametrize("layers", [(), (3,), [5]])
+def test_fewer_than_two_layers(layers):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(layers=layers)
+    _msg_has(e, "layers=", repr(tuple(layers)), ">= 2 positive integers")
+
+
+@pytest.mark.parametrize("layers,bad", [((2, 0, 1), "layers[1]=0"), ((0, 3, 1), "layers[0]=0"), ((2, 3, -1), "layers[2]=-1")])
+def test_zero_or_negative_width(layers, bad):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(layers=layers)
+    _msg_has(e, bad, "integer >= 1")
+
+
+@pytest.mark.parametrize("layers,bad", [((2, 3.0, 1), "layers[1]=3.0"), ("231", "layers='231'"), (3, "layers=3")])
+def test_non_integer_layers(layers, bad):
+    with pytest.raises(TypeError) as e:
+        TrainConfig(layers=layers)
+    _msg_has(e, bad, "allowed")
+
+
+def test_cross_entropy_needs_two_outputs():
+    with pytest.raises(ValueError) as e:
+        TrainConfig(layers=(2, 3, 1), loss="cross_entropy")
+    _msg_has(e, "layers[-1]=1", ">= 2", "cross_entropy")
+
+
+@pytest.mark.parametrize(
+    "field,bad,allowed",
+    [
+        ("hidden_activation", "gelu", HIDDEN_ACTIVATIONS),
+        ("hidden_activation", "ReLU", HIDDEN_ACTIVATIONS),
+        ("loss", "hinge", LOSSES),
+        ("init", "xavier", INITS),
+        ("dtype", "float64", DTYPES),
+    ],
+)
+def test_unknown_names_list_allowed_values(field, bad, allowed):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(**{field: bad})
+    _msg_has(e, f"{field}={bad!r}", *(repr(a) for a in allowed))
+
+
+def test_replace_validates():
+    c = TrainConfig()
+    with pytest.raises(ValueError, match="lam="):
+        c.replace(lam=-1.0)
+    assert c.replace(lam=0.5).lam == 0.5 and c.lam == 1e-2

@@ -93,16 +93,23 @@ def forward(
       shape `(n_samples, n_L)`: the last layer's pre-activation.
     """
     act = _HIDDEN[hidden_activation]
+    n = x.shape[0]
+
+    def as_array(h):
+        if not isinstance(h, list):
+            return h
+        return jnp.stack(h, axis=-1) if h else jnp.zeros((n, 0), x.dtype)
+
     h = x  # (n, width) array, or a list of width `(n,)` columns for small layers
     for l, w in enumerate(edges):
-        if w.size <= SMALL_LAYER_EDGES:
+        if 0 < w.size <= SMALL_LAYER_EDGES:
             cols = h if isinstance(h, list) else [h[:, j] for j in range(w.shape[1])]
             h = _columns_affine(w, cols)
-        else:
-            h = (jnp.stack(h, axis=-1) if isinstance(h, list) else h) @ w.T
+        else:  # large layers, and empty ones (a fully pruned net)
+            h = as_array(h) @ w.T
         if l < len(edges) - 1:
             h = [act(c) for c in h] if isinstance(h, list) else act(h)
-    return jnp.stack(h, axis=-1) if isinstance(h, list) else h
+    return as_array(h)
 
 
 def output_activation(z: Float[Array, "n n_out"], name: str) -> Float[Array, "n n_out"]:

@@ -6,7 +6,11 @@ its neighbours (no reduction crosses configs): a config's result is bitwise
 independent of the chunk it shares and of the device that runs it. With more
 than one device the chunk's config axis is split over a 1-D
 `jax.sharding.Mesh` with `shard_map`; each device runs the same per-device
-program on its share.
+program on its share. Under `jax.distributed` (see `distributed.py`) the mesh
+spans every process's devices: each process builds only its devices' shards
+of a chunk and the results are gathered to every process. With a
+`checkpoint_dir` each finished chunk is written to disk, so an interrupted
+sweep resumes where it stopped (see `resume.py`).
 """
 
 from __future__ import annotations

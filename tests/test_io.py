@@ -19,6 +19,13 @@ def test_write_json_roundtrip_and_nan_to_null(tmp_path):
     assert json.loads(p.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [1, 2]}
 
 
+def test_written_file_has_default_permissions(tmp_path):
+    io.write_json(tmp_path / "r.json", {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
     p = tmp_path / "results.json"
     io.write_json(p, {"v": 1})

@@ -53,6 +53,17 @@ def parser(prog: str, description: str, defaults: TrainConfig) -> argparse.Argum
                    help="fraction of active edges a controller steers λ to (e.g. 0.3)")
     p.add_argument("--target-gain", type=float, default=defaults.target_gain,
                    help="controller gain: log λ moves by gain·(active fraction − target) per step")
+    p.add_argument("--bias", action="store_true", default=defaults.bias,
+                   help="bias as an edge: a constant-1 node per non-output layer whose edges are penalised and pruned")
+    p.add_argument("--bias-init", default=defaults.bias_init, help="initial bias edges: zeros or same (like the other edges)")
+    p.add_argument("--dropout", type=float, default=defaults.dropout,
+                   help="structural dropout: each edge dropped with this probability per training epoch")
+    p.add_argument("--retrain", type=int, default=0, metavar="EPOCHS",
+                   help="after training, fine-tune the surviving edges (|w| >= ε) without penalty for EPOCHS "
+                        "epochs; adds retrained_* metrics (0: off)")
+    p.add_argument("--rewind", action="store_true",
+                   help="with --retrain: also the lottery-ticket variant (survivors rewound to their initial "
+                        "values, then retrained); adds rewound_* metrics")
     return p
 
 
@@ -72,7 +83,8 @@ def config_from_args(args, base: TrainConfig) -> TrainConfig:
 
 def _penalty_options(args) -> dict:
     """The penalty flags (absent on parsers that do not define them)."""
-    names = ("penalty", "layer_lams", "lam_schedule", "lam_warmup", "lam_ramp", "target_active", "target_gain")
+    names = ("penalty", "layer_lams", "lam_schedule", "lam_warmup", "lam_ramp", "target_active", "target_gain",
+             "bias", "bias_init", "dropout")
     return {n: getattr(args, n) for n in names if hasattr(args, n)}
 
 
@@ -125,6 +137,11 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
         raise ValueError(f"--seeds={args.seeds} is invalid: allowed an integer >= 1")
     if args.seed < 0:
         raise ValueError(f"--seed={args.seed} is invalid: allowed an integer >= 0")
+    retrain = getattr(args, "retrain", 0)
+    if retrain < 0:
+        raise ValueError(f"--retrain={retrain} is invalid: allowed an integer >= 0 (epochs; 0 = off)")
+    if getattr(args, "rewind", False) and not retrain:
+        raise ValueError("--rewind needs --retrain EPOCHS > 0: allowed --rewind only together with --retrain")
     out = args.out if args.out is not None else Path("runs") / task
     seeds = list(range(args.seed, args.seed + args.seeds))
     grid = sweep.make_grid(cfg, seeds=seeds)
@@ -138,6 +155,10 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
     diverged = np.asarray(res.result.diverged_at)
     extra = {split: _evaluate_stacked(res.result.edges, xy, cfg) for split, xy in (extra_splits or {}).items()
              if len(xy[0])}
+    if retrain:
+        t1 = time.perf_counter()
+        extra.update(retrain_metrics(res, cfg, data, seeds, retrain, rewind=getattr(args, "rewind", False)))
+        timing["retrain_s"] = time.perf_counter() - t1
     runs = []
     for i, seed in enumerate(seeds):
         metrics = {}
@@ -147,7 +168,7 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
         for split, vals in extra.items():
             for n in names:
                 metrics[f"{split}_{n}"] = float(vals[n][i])
-        s = jax_structure(res, i, cfg.layers)
+        s = jax_structure(res, i, cfg.layers, cfg.bias)
         runs.append({"seed": seed, "metrics": metrics, "structure": s,
                      "diverged_at_epoch": int(diverged[i]) if diverged[i] >= 0 else None})
         if feature_names is not None:
@@ -220,10 +241,30 @@ def res_metric(res, split: str, name: str) -> np.ndarray:
     return np.asarray(getattr(res, split)[name])
 
 
-def jax_structure(res, i: int, layers) -> dict:
+def jax_structure(res, i: int, layers, bias: bool = False) -> dict:
     from sbp_jax.structure import structure_dict
 
-    return structure_dict(sweep.select(res.structure, i), layers)
+    return structure_dict(sweep.select(res.structure, i), layers, bias)
+
+
+def retrain_metrics(res, cfg: TrainConfig, data, seeds, epochs: int, *, rewind: bool) -> dict:
+    """Retrain every run's survivors from its mask (one vmapped call), and with
+    `rewind` also from their initial values; metrics on train and test, keyed
+    'retrained_train', 'retrained_test' (and 'rewound_*')."""
+    from sbp_jax import finetune
+    from sbp_jax.train import check_data
+
+    x, y = check_data(cfg, data[0], data[1])
+    splits = {"train": (data[0], data[1]), "test": (data[2], data[3])}
+    kw = dict(epochs=epochs, loss=cfg.loss, hidden_activation=cfg.hidden_activation)
+    edges = tuple(res.result.edges)
+    eps = np.asarray(cfg.eps, np.float32)
+    variants = {"retrained": finetune.retrain_from_mask(edges, eps, x, y, cfg.lr, **kw)}
+    if rewind:
+        init = finetune.initial_edges(cfg, seeds)
+        variants["rewound"] = finetune.rewind_and_retrain(edges, init, eps, x, y, cfg.lr, **kw)
+    return {f"{name}_{split}": _evaluate_stacked(e, xy, cfg)
+            for name, e in variants.items() for split, xy in splits.items()}
 
 
 def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path) -> None:

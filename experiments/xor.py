@@ -44,7 +44,7 @@ def corner_analysis(res, data, cfg: TrainConfig) -> dict:
     x, y = data.x_train, data.y_train[:, 0]
     z = jax.vmap(lambda e: forward(e, x, cfg.hidden_activation))(res.result.edges)[..., 0]
     z2 = jax.vmap(lambda e: forward(e, 2 * x, cfg.hidden_activation))(res.result.edges)[..., 0]
-    correct = np.asarray((z > 0) == (y > 0.5))
+    correct = np.asarray((z > 0) == (y[None, :] > 0.5))
     corner = np.argmin(((x[:, None, :] - tasks.XOR_CORNERS[None]) ** 2).sum(-1), axis=1)
     per = {f"({int(a)},{int(b)})": round(float(correct[:, corner == i].mean()), 4)
            for i, (a, b) in enumerate(tasks.XOR_CORNERS)}

@@ -17,6 +17,7 @@ INITS = ("uniform", "he_normal", "glorot_uniform")
 DTYPES = ("float32",)
 PENALTIES = ("subgradient", "proximal", "proximal_plain")  # see penalty.py
 LAM_SCHEDULES = ("constant", "warmup_ramp")
+BIAS_INITS = ("same", "zeros")
 
 # Output activation implied by each task loss (the net returns raw outputs;
 # `bce` and `cross_entropy` are computed from logits for numerical stability).
@@ -90,6 +91,21 @@ class TrainConfig:
         every step, λ ← λ·exp(target_gain·(active fraction at ε − target)),
         starting from λ (or 1e-4 when λ = 0).
       target_gain: the controller's gain (> 0).
+      bias: False (the paper: no biases) or True: every non-output layer gets
+        a constant-1 node whose out-edges are ordinary edges (penalised,
+        thresholded, pruned, counted): `edges[l]` is `(n_{l+1}, n_l + 1)`,
+        the last column holding the bias node's edges (see `network.py`).
+      bias_init: initial bias edges when `bias`: 'zeros' (the default) or
+        'same' (drawn like the layer's other edges, fan_in = n_l). Zeros won
+        on noisy XOR [2,4,1], 100 seeds: pruned test accuracy 0.84 vs 0.71
+        at lr 1e-3, 0.93 vs 0.87 at lr 1e-2 (random biases of scale ~1 kill
+        ReLU units on [0,1]² from the start). A zero bias edge is inactive
+        (|w| < ε) and unpenalised (sign(0) = 0) until the task gradient moves
+        it; see docs/beyond/README_SECTION.md.
+      dropout: structural dropout probability p in [0, 1): every training
+        epoch each edge is dropped with probability p (a fresh mask per
+        epoch from the run's key, see `train.py`) and the kept ones are
+        scaled by 1/(1−p); evaluation uses the full net. 0 = the paper.
     """
 
     layers: tuple[int, ...] = (2, 4, 1)
@@ -110,6 +126,9 @@ class TrainConfig:
     lam_ramp: int = 0
     target_active: float | None = None
     target_gain: float = 0.01
+    bias: bool = False
+    bias_init: str = "zeros"
+    dropout: float = 0.0
 
     def __post_init__(self):
         layers = self.layers
@@ -134,6 +153,13 @@ class TrainConfig:
         check_int("history_every", self.history_every, 0)
         check_int("batch_size", self.batch_size, 0)
         self._check_penalty_options(layers)
+        if not isinstance(self.bias, bool):
+            _fail("bias", self.bias, "True or False", TypeError)
+        check_choice("bias_init", self.bias_init, BIAS_INITS)
+        p = check_finite_nonneg("dropout", self.dropout)
+        if not p < 1:
+            _fail("dropout", p, "a probability in [0, 1)")
+        object.__setattr__(self, "dropout", p)
 
     def _check_penalty_options(self, layers: tuple[int, ...]) -> None:
         """Validate the beyond-the-paper penalty options (see the class docstring)."""
@@ -165,7 +191,8 @@ class TrainConfig:
 
     @property
     def total_edges(self) -> int:
-        return sum(a * b for a, b in zip(self.layers[:-1], self.layers[1:]))
+        """All possible edges, bias edges included (`bias`: one more input per layer)."""
+        return sum((a + self.bias) * b for a, b in zip(self.layers[:-1], self.layers[1:]))
 
     @property
     def n_records(self) -> int:

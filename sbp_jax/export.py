@@ -11,6 +11,12 @@ A removed hidden node contributes exactly 0 downstream when σ(0) = 0 (relu,
 tanh, identity). With a sigmoid hidden activation a node without live inputs
 still emits σ(0) = 0.5 into its active out-edges, a constant a bias-free
 graph cannot carry; `compact` refuses such a net with a clear error.
+
+Bias nodes (`TrainConfig.bias`): the bias column of every layer is kept (its
+dead edges zeroed), so the compact net keeps the bias layout; in `nodes` a
+layer's bias node appears last with index `n_l` (one past its ordinary
+nodes), in the JSON as `"bias": true` with edges `"from": "bias"`, and in DOT
+as a box node `b<l>` labelled 1.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .network import SparseMLP, forward
-from .structure import live_nodes, masked, masks, reachability
+from .structure import bias_flags, live_nodes, masked, masks, reachability
 
 FORMAT = "sbp_jax.graph/1"
 
@@ -35,10 +41,13 @@ class CompactGraph(NamedTuple):
     nodes: tuple[tuple[int, ...], ...]  # per layer: original indices of the kept nodes
     hidden_activation: str
     output_activation: str
+    bias: bool = False  # every non-output layer's last node is its bias node
 
     @property
     def layers(self) -> tuple[int, ...]:
-        return tuple(len(n) for n in self.nodes)
+        """Widths of ordinary nodes (bias nodes not counted)."""
+        L = len(self.edges)
+        return tuple(len(n) - (self.bias and l < L) for l, n in enumerate(self.nodes))
 
     def module(self) -> SparseMLP:
         """The compact net as a runnable `network.SparseMLP`."""
@@ -54,14 +63,18 @@ def compact(edges, eps: float, hidden_activation: str, output_activation: str) -
     """
     edges = tuple(np.asarray(w, np.float32) for w in edges)
     m = tuple(np.asarray(a) for a in masks(edges, eps))
-    live = [np.asarray(v) for v in live_nodes(m)]
+    flags = bias_flags(edges)
+    live = [np.asarray(v).copy() for v in live_nodes(m)]
     L = len(edges)
+    for l in range(1, L):
+        if flags[l]:
+            live[l][-1] = True  # the bias column stays (its dead edges are zeroed)
     keep = [np.ones(edges[0].shape[1], bool)] + [live[l] for l in range(1, L)] + [np.ones(edges[-1].shape[0], bool)]
     if hidden_activation == "sigmoid":
         fwd, _ = reachability(m)
         for l in range(1, L):
             for j in np.flatnonzero(~np.asarray(fwd[l])):
-                feeds = np.flatnonzero(m[l][:, j] & keep[l + 1])
+                feeds = np.flatnonzero(m[l][:, j] & keep[l + 1][: m[l].shape[0]])
                 if feeds.size:
                     raise ValueError(
                         f"hidden_activation='sigmoid': hidden node {j} of layer {l} has no active input path "
@@ -71,9 +84,9 @@ def compact(edges, eps: float, hidden_activation: str, output_activation: str) -
     out = []
     for l, (w, mk) in enumerate(zip(edges, m)):
         w = np.where(mk, w, np.float32(0))
-        out.append(w[np.ix_(keep[l + 1], keep[l])].astype(np.float32))
+        out.append(w[np.ix_(keep[l + 1][: w.shape[0]], keep[l])].astype(np.float32))
     nodes = tuple(tuple(int(i) for i in np.flatnonzero(k)) for k in keep)
-    return CompactGraph(tuple(out), nodes, hidden_activation, output_activation)
+    return CompactGraph(tuple(out), nodes, hidden_activation, output_activation, bool(flags[0]))
 
 
 class Verification(NamedTuple):
@@ -92,9 +105,11 @@ def verify(g: CompactGraph, edges, eps: float, x) -> Verification:
 def to_json(g: CompactGraph, *, meta: dict | None = None) -> dict:
     """A JSON-ready dict: layers, node provenance, edges with weights, activations."""
     edge_list = []
+    widths = g.layers
     for l, w in enumerate(g.edges):
         for i, j in zip(*np.nonzero(w)):
-            edge_list.append({"layer": l, "from": int(j), "to": int(i), "weight": float(w[i, j]),
+            src = "bias" if g.bias and j == widths[l] else int(j)
+            edge_list.append({"layer": l, "from": src, "to": int(i), "weight": float(w[i, j]),
                               "from_original": g.nodes[l][j], "to_original": g.nodes[l + 1][i]})
     return {
         "format": FORMAT,
@@ -103,6 +118,7 @@ def to_json(g: CompactGraph, *, meta: dict | None = None) -> dict:
         "hidden_activation": g.hidden_activation,
         "output_activation": g.output_activation,
         "n_edges": len(edge_list),
+        **({"bias": True} if g.bias else {}),
         "edges": edge_list,
         **({"meta": meta} if meta else {}),
     }
@@ -115,10 +131,13 @@ def from_json(d: dict | str) -> CompactGraph:
     if d.get("format") != FORMAT:
         raise ValueError(f"format={d.get('format')!r} is invalid: allowed {FORMAT!r}")
     layers = d["layers"]
-    edges = [np.zeros((layers[l + 1], layers[l]), np.float32) for l in range(len(layers) - 1)]
+    bias = bool(d.get("bias", False))
+    edges = [np.zeros((layers[l + 1], layers[l] + bias), np.float32) for l in range(len(layers) - 1)]
     for e in d["edges"]:
-        edges[e["layer"]][e["to"], e["from"]] = np.float32(e["weight"])
-    return CompactGraph(tuple(edges), tuple(tuple(n) for n in d["nodes"]), d["hidden_activation"], d["output_activation"])
+        src = layers[e["layer"]] if e["from"] == "bias" else e["from"]
+        edges[e["layer"]][e["to"], src] = np.float32(e["weight"])
+    return CompactGraph(tuple(edges), tuple(tuple(n) for n in d["nodes"]), d["hidden_activation"],
+                        d["output_activation"], bias)
 
 
 def to_dot(g: CompactGraph, name: str = "sbp") -> str:
@@ -127,15 +146,17 @@ def to_dot(g: CompactGraph, name: str = "sbp") -> str:
     L = len(g.edges)
     lines = [f"digraph {name} {{", "  rankdir=LR;", "  node [shape=circle, fontsize=10];"]
     wmax = max((float(np.abs(w).max()) for w in g.edges if w.size), default=1.0) or 1.0
+    widths = g.layers
+    name_of = lambda l, k: (f"b{l}" if g.bias and l < L and k == widths[l] else
+                            ("x" if l == 0 else "y" if l == L else f"h{l}_") + str(g.nodes[l][k]))
     for l, nodes in enumerate(g.nodes):
-        kind = "x" if l == 0 else "y" if l == L else f"h{l}_"
-        lines.append(f"  subgraph layer{l} {{ rank=same; " + " ".join(f'"{kind}{n}";' for n in nodes) + " }")
+        lines.append(f"  subgraph layer{l} {{ rank=same; " + " ".join(f'"{name_of(l, k)}";' for k in range(len(nodes))) + " }")
+        if g.bias and l < L:
+            lines.append(f'  "b{l}" [shape=box, label="1"];')
     for l, w in enumerate(g.edges):
-        src = "x" if l == 0 else f"h{l}_"
-        dst = "y" if l + 1 == L else f"h{l + 1}_"
         for i, j in zip(*np.nonzero(w)):
             v = float(w[i, j])
-            lines.append(f'  "{src}{g.nodes[l][j]}" -> "{dst}{g.nodes[l + 1][i]}" '
+            lines.append(f'  "{name_of(l, j)}" -> "{name_of(l + 1, i)}" '
                          f'[label="{v:.3g}", color="{"blue" if v > 0 else "red"}", penwidth={0.5 + 3 * abs(v) / wmax:.2f}];')
     lines.append("}")
     return "\n".join(lines) + "\n"

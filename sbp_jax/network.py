@@ -4,6 +4,14 @@ A net with layer widths `(n_0, ..., n_L)` has one edge array per layer,
 `edges[l]` of shape `(n_{l+1}, n_l)`: `edges[l][i, j]` is the weight of the
 edge from node j of layer l to node i of layer l+1. There are no biases
 (the paper's faithful model): `h_{l+1} = σ(edges[l] @ h_l)`.
+
+Bias as an edge (`TrainConfig.bias`): every non-output layer gets a constant-1
+node, stored as one extra last column, `edges[l]` of shape `(n_{l+1}, n_l + 1)`:
+`h_{l+1} = σ(edges[l][:, :n_l] @ h_l + edges[l][:, n_l])`. Its out-edges are
+ordinary leaves of the pytree, so the penalty, the threshold, pruning and the
+counts treat them like any other edge. `forward` reads the layout from the
+shapes (a layer whose edge array has one column more than its input has a
+bias node), so metrics, sweeps and fine-tuning need no flag.
 """
 
 from __future__ import annotations
@@ -37,7 +45,14 @@ _OUTPUT = {
 SMALL_LAYER_EDGES = 64
 
 
-def init_edges(key: PRNGKeyArray, layers: Sequence[int], scheme: str = "he_normal") -> Edges:
+def init_edges(
+    key: PRNGKeyArray,
+    layers: Sequence[int],
+    scheme: str = "he_normal",
+    *,
+    bias: bool = False,
+    bias_init: str = "zeros",
+) -> Edges:
     """Initial edge weights, one `(n_out, n_in)` float32 array per layer.
 
     Schemes (fan_in = n_in of the layer):
@@ -48,36 +63,67 @@ def init_edges(key: PRNGKeyArray, layers: Sequence[int], scheme: str = "he_norma
         default (variance 1/(3·fan_in), six times smaller than He).
       * `glorot_uniform`: U(-a, a), a = sqrt(6/(fan_in+fan_out)).
 
+    With `bias`, the weights of the ordinary edges are exactly those drawn
+    without bias (same key, same shape), and the bias column comes from
+    `fold_in(layer key, 1)`: 'same' draws it from the layer's scheme (fan_in =
+    n_l), 'zeros' sets it to 0.
+
     Args:
       key: PRNG key; split once per layer.
       layers: widths `(n_0, ..., n_L)`.
       scheme: one of the above.
+      bias: add a bias column (a constant-1 node) to every layer.
+      bias_init: 'same' or 'zeros' (only read when `bias`).
     Returns:
-      tuple of L arrays, `edges[l]` of shape `(layers[l+1], layers[l])`.
+      tuple of L arrays, `edges[l]` of shape `(layers[l+1], layers[l] [+ 1])`.
     """
     keys = jax.random.split(key, len(layers) - 1)
     edges = []
     for k, n_in, n_out in zip(keys, layers[:-1], layers[1:]):
-        shape = (n_out, n_in)
-        if scheme == "uniform":
-            a = 1.0 / n_in**0.5
-            w = jax.random.uniform(k, shape, jnp.float32, -a, a)
-        elif scheme == "he_normal":
-            w = jax.random.normal(k, shape, jnp.float32) * (2.0 / n_in) ** 0.5
-        elif scheme == "glorot_uniform":
-            a = (6.0 / (n_in + n_out)) ** 0.5
-            w = jax.random.uniform(k, shape, jnp.float32, -a, a)
-        else:
-            raise ValueError(
-                f"scheme={scheme!r} is invalid: allowed 'uniform', 'he_normal', 'glorot_uniform'"
-            )
+        w = _draw(k, (n_out, n_in), n_in, n_out, scheme)
+        if bias:
+            if bias_init == "zeros":
+                b = jnp.zeros((n_out, 1), jnp.float32)
+            elif bias_init == "same":
+                b = _draw(jax.random.fold_in(k, 1), (n_out, 1), n_in, n_out, scheme)
+            else:
+                raise ValueError(f"bias_init={bias_init!r} is invalid: allowed 'same', 'zeros'")
+            w = jnp.concatenate([w, b], axis=1)
         edges.append(w)
     return tuple(edges)
 
 
+def _draw(k, shape, n_in: int, n_out: int, scheme: str):
+    """Weights of `shape` from `scheme` with the layer's fan-in/out."""
+    if scheme == "uniform":
+        a = 1.0 / n_in**0.5
+        return jax.random.uniform(k, shape, jnp.float32, -a, a)
+    if scheme == "he_normal":
+        return jax.random.normal(k, shape, jnp.float32) * (2.0 / n_in) ** 0.5
+    if scheme == "glorot_uniform":
+        a = (6.0 / (n_in + n_out)) ** 0.5
+        return jax.random.uniform(k, shape, jnp.float32, -a, a)
+    raise ValueError(f"scheme={scheme!r} is invalid: allowed 'uniform', 'he_normal', 'glorot_uniform'")
+
+
 def _columns_affine(w: Float[Array, "n_out n_in"], cols: list) -> list:
-    """`w @ h` on a list of n_in columns `(n,)`, returning n_out columns."""
-    return [sum(w[i, j] * cols[j] for j in range(w.shape[1])) for i in range(w.shape[0])]
+    """`w @ h` on a list of n_in columns `(n,)`, returning n_out columns; with
+    one column more in `w` than in `cols`, the last is a bias (`+ w[i, -1]`)."""
+    k = len(cols)
+    out = [sum(w[i, j] * cols[j] for j in range(k)) for i in range(w.shape[0])]
+    if w.shape[1] == k + 1:
+        out = [o + w[i, k] for i, o in enumerate(out)]
+    return out
+
+
+def has_bias(w, width: int) -> bool:
+    """Whether an edge array `w` fed by `width` nodes carries a bias column."""
+    if w.shape[1] == width + 1:
+        return True
+    if w.shape[1] != width:
+        raise ValueError(f"edges of shape {w.shape} do not fit a layer of width {width}: "
+                         f"allowed ({w.shape[0]}, {width}) or, with a bias node, ({w.shape[0]}, {width + 1})")
+    return False
 
 
 def forward(
@@ -86,7 +132,8 @@ def forward(
     """Raw network output (logits for classification, values for regression).
 
     Args:
-      edges: tuple of `(n_{l+1}, n_l)` arrays.
+      edges: tuple of `(n_{l+1}, n_l)` arrays, or `(n_{l+1}, n_l + 1)` with a
+        bias column (see the module docstring).
       x: inputs, shape `(n_samples, n_0)`.
       hidden_activation: σ applied after every layer but the last.
     Returns:
@@ -102,9 +149,13 @@ def forward(
 
     h = x  # (n, width) array, or a list of width `(n,)` columns for small layers
     for l, w in enumerate(edges):
+        width = len(h) if isinstance(h, list) else h.shape[1]
+        bias = has_bias(w, width)
         if 0 < w.size <= SMALL_LAYER_EDGES:
-            cols = h if isinstance(h, list) else [h[:, j] for j in range(w.shape[1])]
+            cols = h if isinstance(h, list) else [h[:, j] for j in range(width)]
             h = _columns_affine(w, cols)
+        elif bias:
+            h = as_array(h) @ w[:, :width].T + w[:, width][None, :]
         else:  # large layers, and empty ones (a fully pruned net)
             h = as_array(h) @ w.T
         if l < len(edges) - 1:
@@ -132,7 +183,9 @@ class SparseMLP(eqx.Module):
 
     @property
     def layers(self) -> tuple[int, ...]:
-        return (self.edges[0].shape[1],) + tuple(w.shape[0] for w in self.edges)
+        from .structure import bias_flags  # (no import cycle at module load)
+
+        return (self.edges[0].shape[1] - bias_flags(self.edges)[0],) + tuple(w.shape[0] for w in self.edges)
 
     def logits(self, x: Float[Array, " n_in"]) -> Float[Array, " n_out"]:
         """The raw output for one example (before the output activation)."""

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .structure import live_nodes, masks  # noqa: E402
+from .structure import bias_flags, live_nodes, masks  # noqa: E402
 
 
 def _band(ax, x, runs, label, color):
@@ -48,14 +48,18 @@ def dynamics(history, history_every: int, total_edges: int, title: str, phases=N
 def graph(edges, eps: float, title: str):
     """The learned graph: nodes by layer; active edges drawn with width ∝ |w|
     (blue > 0, red < 0), pruned edges as faint dotted lines; nodes off every
-    active input→output path drawn hollow."""
+    active input→output path drawn hollow. Bias nodes (constant 1, see
+    `network.py`) are drawn as squares labelled "1" below their layer."""
     edges = [np.asarray(w) for w in edges]
     m = [np.asarray(a) for a in masks(edges, eps)]
+    flags = bias_flags(edges)
     live = [np.asarray(v) for v in live_nodes(tuple(m))]
-    widths = [edges[0].shape[1]] + [w.shape[0] for w in edges]
-    pos = [[(l, (n - 1) / 2 - i) for i in range(n)] for l, n in enumerate(widths)]
-    wmax = max(float(np.abs(w).max()) for w in edges) or 1.0
-    fig, ax = plt.subplots(figsize=(2.2 * len(widths) + 1, 0.6 * max(widths) + 2))
+    widths = [edges[0].shape[1] - flags[0]] + [w.shape[0] for w in edges]
+    ext = [n + (l < len(flags) and flags[l]) for l, n in enumerate(widths)]  # with the bias node
+    pos = [[(l, (n - 1) / 2 - i) if i < n else (l, (n - 1) / 2 - n - 0.3) for i in range(e)]
+           for l, (n, e) in enumerate(zip(widths, ext))]
+    wmax = max(float(np.abs(w).max()) if w.size else 0.0 for w in edges) or 1.0
+    fig, ax = plt.subplots(figsize=(2.2 * len(widths) + 1, 0.6 * max(ext) + 2))
     for l, (w, mk) in enumerate(zip(edges, m)):
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
@@ -67,11 +71,16 @@ def graph(edges, eps: float, title: str):
                     ax.plot([x0, x1], [y0, y1], color="0.8", lw=0.5, ls=":", zorder=0)
     for l, layer in enumerate(pos):
         for i, (x, y) in enumerate(layer):
-            ax.scatter([x], [y], s=250, zorder=2, edgecolors="k",
-                       facecolors="0.3" if live[l][i] else "white")
+            is_bias = i >= widths[l]
+            ax.scatter([x], [y], s=250, zorder=2, edgecolors="k", marker="s" if is_bias else "o",
+                       facecolors=("#f2c14e" if is_bias else "0.3") if live[l][i] else "white")
+            if is_bias:
+                ax.annotate("1", (x, y), ha="center", va="center", fontsize=8, zorder=3)
     n_active = int(sum(a.sum() for a in m))
+    live_real = [int(v[:n].sum()) for v, n in zip(live, widths)]
+    bias_note = f", live bias nodes {sum(int(v[-1]) for v, b in zip(live, flags) if b)}" if any(flags) else ""
     ax.set_title(f"{title}\n{n_active}/{sum(a.size for a in m)} edges active (|w| ≥ {eps:g}); "
-                 f"live nodes {[int(v.sum()) for v in live]}")
+                 f"live nodes {live_real}{bias_note}")
     ax.set_xticks(range(len(widths)), ["input"] + [f"hidden {l}" for l in range(1, len(widths) - 1)] + ["output"])
     ax.set_yticks([])
     for s in ("top", "right", "left"):

@@ -20,6 +20,12 @@ equal:
 
 Inputs and outputs keep their identity (x1 ≠ x2). With `signed=True` an
 edge's sign is part of the graph.
+
+Bias nodes (`TrainConfig.bias`) are fixed, labelled sources like the inputs:
+a hidden unit's bias edge is part of its initial colour, and each layer's
+adjacency carries the bias edges as a last column (only effective ones, i.e.
+into live nodes); `CanonicalGraph.bias` says so and `widths` count ordinary
+nodes only.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .structure import live_nodes, masks
+from .structure import bias_flags, live_nodes, masks
 
 MAX_TIE_PERMUTATIONS = 40320  # 8!
 
@@ -45,6 +51,7 @@ class CanonicalGraph(NamedTuple):
     outputs: tuple[int, ...]  # indices of the outputs that are reached
     adjacency: tuple[tuple[tuple[int, ...], ...], ...]  # per layer `(n_out, n_in)` in {0, 1} (or {-1, 0, 1})
     exact: bool  # False if the tie-breaking search was cut short
+    bias: bool = False  # adjacency rows end with the bias node's edge (one extra column per layer)
 
     @property
     def n_edges(self) -> int:
@@ -57,32 +64,41 @@ class CanonicalGraph(NamedTuple):
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """Adjacency as int8 arrays `(widths[l+1], widths[l])`."""
-        return tuple(np.asarray(a, np.int8).reshape(self.widths[l + 1], self.widths[l]) for l, a in enumerate(self.adjacency))
+        return tuple(np.asarray(a, np.int8).reshape(self.widths[l + 1], self.widths[l] + self.bias)
+                     for l, a in enumerate(self.adjacency))
 
     def to_dict(self) -> dict:
         return {"key": self.key, "widths": list(self.widths), "inputs": list(self.inputs),
                 "outputs": list(self.outputs), "n_edges": self.n_edges,
-                "adjacency": [[list(r) for r in a] for a in self.adjacency], "exact": self.exact}
+                "adjacency": [[list(r) for r in a] for a in self.adjacency], "exact": self.exact,
+                **({"bias": True} if self.bias else {})}
 
 
 def _live_adjacency(edges, eps, signed: bool):
-    """Adjacency restricted to live nodes; `keep[l]` = kept node indices."""
+    """Adjacency restricted to live ordinary nodes; `keep[l]` = kept node
+    indices; `badj[l]` = the bias node's edges into the kept nodes of layer
+    l+1 (None without bias)."""
     m = [np.asarray(a) for a in masks(tuple(np.asarray(w) for w in edges), eps)]
+    flags = bias_flags(m)
     live = [np.asarray(v) for v in live_nodes(tuple(m))]
-    keep = [np.flatnonzero(v) for v in live]
-    adj = []
+    widths = [m[0].shape[1] - flags[0]] + [mk.shape[0] for mk in m]
+    keep = [np.flatnonzero(v[:n]) for v, n in zip(live, widths)]
+    adj, badj = [], []
     for l, (w, mk) in enumerate(zip(edges, m)):
         a = mk.astype(np.int8) * (np.sign(np.asarray(w)).astype(np.int8) if signed else 1)
-        adj.append(a[np.ix_(keep[l + 1], keep[l])])
-    return adj, keep
+        adj.append(a[:, :widths[l]][np.ix_(keep[l + 1], keep[l])])
+        badj.append(a[keep[l + 1], widths[l]] if flags[l] else None)
+    return adj, keep, badj
 
 
-def _refine(adj: list[np.ndarray]) -> list[np.ndarray]:
+def _refine(adj: list[np.ndarray], badj=None) -> list[np.ndarray]:
     """Stable colour-refinement colours (ints, canonical across isomorphic graphs) per layer."""
     L = len(adj)
     widths = [adj[0].shape[1]] + [a.shape[0] for a in adj]
-    # initial colours: inputs/outputs by index (they are labelled), hidden by layer
-    col = [[("i", j) if l == 0 else ("o", j) if l == L else ("h", l) for j in range(n)]
+    badj = badj if badj is not None else [None] * L
+    b_in = lambda l, j: int(badj[l - 1][j]) if l > 0 and badj[l - 1] is not None else 0
+    # initial colours: inputs/outputs by index (they are labelled), hidden by layer and bias edge
+    col = [[("i", j) if l == 0 else ("o", j, b_in(l, j)) if l == L else ("h", l, b_in(l, j)) for j in range(n)]
            for l, n in enumerate(widths)]
     ranks = _rank(col)
     for _ in range(sum(widths) + 1):
@@ -120,9 +136,10 @@ def canonical_form(edges, eps: float, *, signed: bool = False) -> CanonicalGraph
     Returns:
       a `CanonicalGraph`; equal for hidden-unit-permuted copies of one net.
     """
-    adj, keep = _live_adjacency(edges, eps, signed)
+    adj, keep, badj = _live_adjacency(edges, eps, signed)
+    bias = badj[0] is not None
     L = len(adj)
-    ranks = _refine(adj)
+    ranks = _refine(adj, badj)
     orders, tie_groups = [], []
     for l in range(1, L):
         order = list(np.argsort(ranks[l], kind="stable"))
@@ -134,8 +151,13 @@ def canonical_form(edges, eps: float, *, signed: bool = False) -> CanonicalGraph
 
     def encode(hidden_orders):
         perm = [list(range(adj[0].shape[1]))] + hidden_orders + [list(range(adj[-1].shape[0]))]
-        return tuple(tuple(tuple(int(v) for v in row) for row in a[np.ix_(perm[l + 1], perm[l])])
-                     for l, a in enumerate(adj))
+        blocks = []
+        for l, a in enumerate(adj):
+            a = a[np.ix_(perm[l + 1], perm[l])]
+            if bias:
+                a = np.concatenate([a, np.asarray(badj[l], np.int8)[perm[l + 1]][:, None]], axis=1)
+            blocks.append(tuple(tuple(int(v) for v in row) for row in a))
+        return tuple(blocks)
 
     def candidates():
         if not exact or n_perm == 1:
@@ -150,7 +172,7 @@ def canonical_form(edges, eps: float, *, signed: bool = False) -> CanonicalGraph
 
     best = min(encode(c) for c in candidates())
     widths = (len(keep[0]),) + tuple(len(k) for k in keep[1:])
-    return CanonicalGraph(widths, tuple(int(v) for v in keep[0]), tuple(int(v) for v in keep[-1]), best, exact)
+    return CanonicalGraph(widths, tuple(int(v) for v in keep[0]), tuple(int(v) for v in keep[-1]), best, exact, bias)
 
 
 def canonical_forms(stacked_edges, eps, *, signed: bool = False) -> list[CanonicalGraph]:
@@ -181,9 +203,9 @@ def _aligned(form: CanonicalGraph, layers: Sequence[int]) -> tuple[np.ndarray, .
     pos = [list(form.inputs)] + [list(range(w)) for w in form.widths[1:-1]] + [list(form.outputs)]
     out = []
     for l, a in enumerate(arrs):
-        full = np.zeros((layers[l + 1], layers[l]), np.float64)
+        full = np.zeros((layers[l + 1], layers[l] + form.bias), np.float64)
         if a.size:
-            full[np.ix_(pos[l + 1], pos[l])] = a
+            full[np.ix_(pos[l + 1], pos[l] + ([layers[l]] if form.bias else []))] = a
         out.append(full)
     return tuple(out)
 

@@ -14,6 +14,16 @@ the initial edges). The ragged last batch is padded to b with sample 0 and a
 weight mask of zeros: every sample is used exactly once per epoch and every
 step is the mean loss over its real samples. b = 0 or b >= n is exactly the
 full-batch program (one step per epoch on the data in its given order).
+
+Structural dropout (`config.dropout = p > 0`): in epoch t every edge is kept
+with probability 1 − p, independently, by a mask drawn from
+`fold_in(fold_in(key, DROPOUT_STREAM), t)` (a stream distinct from the
+shuffle stream and from the initial edges); the loss and its gradient are
+those of the net with edges `w·mask/(1−p)` (inverted scaling, so the full
+net used for evaluation has the same expected pre-activations). Dropped
+edges get no task gradient that epoch; the penalty still acts on them (it
+sees the weights, not the mask). One mask per epoch, shared by that
+epoch's minibatches. p = 0 is exactly the program without dropout.
 """
 
 from __future__ import annotations
@@ -61,6 +71,22 @@ class TrainResult(NamedTuple):
 
 
 SHUFFLE_STREAM = 0x5348  # fold_in tag: the minibatch-order stream of a run's key
+DROPOUT_STREAM = 0x4450  # fold_in tag: the structural-dropout stream of a run's key
+
+
+def dropout_masks(key: PRNGKeyArray, epoch, edges: Edges, p: float) -> Edges:
+    """Epoch `epoch`'s structural-dropout multipliers: per edge 1/(1−p) with
+    probability 1 − p, else 0 (float32, shaped like `edges`)."""
+    k = jax.random.fold_in(jax.random.fold_in(key, DROPOUT_STREAM), epoch)
+    keys = jax.random.split(k, len(edges))
+    scale = jnp.float32(1.0 / (1.0 - p))
+    return tuple(jax.random.bernoulli(kk, 1.0 - p, w.shape).astype(jnp.float32) * scale
+                 for kk, w in zip(keys, edges))
+
+
+def _dropped(fn, drop):
+    """`fn` with its first argument (edges) multiplied by the dropout masks `drop`."""
+    return lambda e, *a, **kw: fn(tuple(w * d for w, d in zip(e, drop)), *a, **kw)
 
 
 def minibatch_plan(n: int, batch_size: int) -> tuple[int, int]:
@@ -104,9 +130,9 @@ def train_core(
       key: PRNG key for the initial edges (and, with minibatches, their order).
       hyper: λ, lr, ε as float32 scalars.
     """
-    edges = init_edges(key, static.layers, static.init)
+    edges = init_edges(key, static.layers, static.init, bias=static.bias, bias_init=static.bias_init)
     opt = make_optimizer(hyper.lam, hyper.lr, static, hyper.eps)
-    grad_fn = jax.value_and_grad(task_loss)
+    base_grad_fn = jax.value_and_grad(task_loss)
 
     kw = dict(loss=static.loss, hidden_activation=static.hidden_activation)
     n = x.shape[0]
@@ -114,20 +140,28 @@ def train_core(
     pad = n_batches * batch - n
     shuffle_key = jax.random.fold_in(key, SHUFFLE_STREAM)
     weights = (jnp.arange(n_batches * batch) < n).astype(jnp.float32).reshape(n_batches, batch)
-    wgrad_fn = jax.value_and_grad(_weighted_task_loss)
+    base_wgrad_fn = jax.value_and_grad(_weighted_task_loss)
 
-    def minibatch(state, batch_in):
-        edges, opt_state = state
-        idx, w = batch_in
-        if pad:
-            task, grads = wgrad_fn(edges, x[idx], y[idx], w, **kw)
-        else:
-            task, grads = grad_fn(edges, x[idx], y[idx], **kw)
-        updates, opt_state = opt.update(grads, opt_state, edges)
-        return (optax.apply_updates(edges, updates), opt_state), task
+    def make_minibatch(grad_fn, wgrad_fn):
+        def minibatch(state, batch_in):
+            edges, opt_state = state
+            idx, w = batch_in
+            if pad:
+                task, grads = wgrad_fn(edges, x[idx], y[idx], w, **kw)
+            else:
+                task, grads = grad_fn(edges, x[idx], y[idx], **kw)
+            updates, opt_state = opt.update(grads, opt_state, edges)
+            return (optax.apply_updates(edges, updates), opt_state), task
+
+        return minibatch
 
     def step(carry):
         edges, opt_state, epoch, diverged_at = carry
+        grad_fn, wgrad_fn = base_grad_fn, base_wgrad_fn
+        if static.dropout > 0:  # static: p = 0 traces exactly the program without dropout
+            drop = dropout_masks(key, epoch, edges, static.dropout)
+            grad_fn, wgrad_fn = _dropped(base_grad_fn, drop), _dropped(base_wgrad_fn, drop)
+        minibatch = make_minibatch(grad_fn, wgrad_fn)
         if n_batches == 1:  # full batch: the paper's setting, data in its given order
             task, grads = grad_fn(edges, x, y, **kw)
             updates, opt_state = opt.update(grads, opt_state, edges)

@@ -4,7 +4,7 @@ a + b, many seeds per row, each row one vmapped sweep (`sweep.run_grid`):
     python -m experiments.compare_variants --seeds 100 [--out docs/beyond] [--tasks xor,addition]
 
 Rows: faithful (the paper) / +bias / proximal L1 / adaptive λ (warm-up then
-ramp, the schedule docs/beyond/README_SECTION.md found best) / structural
+ramp, the schedule the README (section "Beyond the paper") found best) / structural
 dropout / magnitude baseline (dense λ = 0 training, prune each run to the
 edge count of the faithful run of the same seed, fine-tune) / faithful +
 retrain from the mask / faithful + rewind (lottery ticket) / +bias + retrain.
@@ -15,7 +15,7 @@ edges, how often the minimal structure was found, and robustness: the mean
 test metric after additionally removing one surviving edge (averaged over
 every surviving edge of a run, then over runs).
 
-Minimal structures (proofs and definitions in docs/beyond/README_SECTION.md):
+Minimal structures (proofs and definitions in the README (section "Beyond the paper")):
   * XOR without bias: 6 edges, relu(x1−x2) and relu(x2−x1) summed; "found"
     = 6 effective edges and the four bare corners classified right (a
     bias-free net is positively homogeneous, so this is the best it can do).
@@ -51,7 +51,7 @@ DROPOUT = 0.1
 
 def _rows(base: TrainConfig, task: str) -> list[tuple[str, dict]]:
     """(name, config changes) of the rows trained by the method itself."""
-    warm, ramp = base.epochs // 5, 3 * base.epochs // 10  # XOR: 200 + 300 steps, as in README_SECTION
+    warm, ramp = base.epochs // 5, 3 * base.epochs // 10  # XOR: 200 + 300 steps, as in the README
     extra = [("+bias, lr=1e-2 (DESIGN.md probe's lr)", {"bias": True, "lr": 1e-2})] if task == "xor" else []
     return [
         ("faithful (paper)", {}),

@@ -101,7 +101,7 @@ class TrainConfig:
         at lr 1e-3, 0.93 vs 0.87 at lr 1e-2 (random biases of scale ~1 kill
         ReLU units on [0,1]² from the start). A zero bias edge is inactive
         (|w| < ε) and unpenalised (sign(0) = 0) until the task gradient moves
-        it; see docs/beyond/README_SECTION.md.
+        it; see the README (section "Beyond the paper").
       dropout: structural dropout probability p in [0, 1): every training
         epoch each edge is dropped with probability p (a fresh mask per
         epoch from the run's key, see `train.py`) and the kept ones are

@@ -1,5 +1,5 @@
 """Numerical check of the minimal XOR graph with bias edges (the proof is in
-README_SECTION.md): no sparsity pattern with 6 edges of a [2,2,1] or [2,3,1]
+the README, "Beyond the paper"): no sparsity pattern with 6 edges of a [2,2,1] or [2,3,1]
 net with bias nodes classifies the noisy XOR training set (tasks.xor(0), 100
 points) without error, while the 7-edge pattern relu(x1−x2), relu(x2−x1) →
 output + bias does. (On the four *bare* corners 6 bias-free edges suffice:

@@ -11,6 +11,11 @@ spans every process's devices: each process builds only its devices' shards
 of a chunk and the results are gathered to every process. With a
 `checkpoint_dir` each finished chunk is written to disk, so an interrupted
 sweep resumes where it stopped (see `resume.py`).
+
+For the paper's plain setting (`fast.fast_path_ok`) the chunk is trained by
+`fast.train_chunk_cl` (a hand-written, configs-last kernel, same results to
+float32 rounding, same bitwise chunk/device independence) instead of
+`vmap(train_core)`; the evaluation is the same `evaluate_one` either way.
 """
 
 from __future__ import annotations
@@ -30,11 +35,21 @@ from jaxtyping import Array
 from . import distributed
 from . import resume as resume_mod
 from .config import TrainConfig, check_finite_nonneg, check_int
+from .fast import fast_path_ok, train_chunk_cl
 from .metrics import evaluate
 from .structure import Structure, analyse, masked
 from .train import Hyper, TrainResult, check_data, train_core
 
 DEFAULT_CHUNK = 1024  # configs per device per chunk (cache-sized for small nets)
+# The fast kernel (fast.py) wants its per-chunk activations (samples x configs) in cache:
+# configs per device per chunk = FAST_CHUNK_SAMPLES // n_samples, within [32, 512]
+# (measured on a 2-core CPU: 256 best for XOR's 100 samples, 128 for addition's 200).
+FAST_CHUNK_SAMPLES = 25_600
+
+
+def fast_chunk(n_samples: int) -> int:
+    """The chunk cap of the fast path for `n_samples` training samples."""
+    return max(32, min(512, FAST_CHUNK_SAMPLES // max(n_samples, 1)))
 
 
 class Grid(NamedTuple):
@@ -106,6 +121,12 @@ def run_one(static: TrainConfig, data, seed, hyper: Hyper) -> RunOutputs:
     `data` is `(x, y, x_test, y_test)` (device arrays, shared by all configs)."""
     x, y, xt, yt = data
     res = train_core(static, x, y, jax.random.key(seed), hyper)
+    return evaluate_one(static, data, res, hyper)
+
+
+def evaluate_one(static: TrainConfig, data, res: TrainResult, hyper: Hyper) -> RunOutputs:
+    """The `RunOutputs` of one trained config (metrics and structure of `res.edges`)."""
+    x, y, xt, yt = data
     ev = functools.partial(evaluate, loss=static.loss, hidden_activation=static.hidden_activation)
     return RunOutputs(
         result=res,
@@ -116,11 +137,24 @@ def run_one(static: TrainConfig, data, seed, hyper: Hyper) -> RunOutputs:
     )
 
 
+def run_chunk_fast(static: TrainConfig, data, seeds, hyper: Hyper) -> RunOutputs:
+    """What `vmap(run_one)` computes, for a config `fast.fast_path_ok` accepts:
+    the chunk trained at once by `fast.train_chunk_cl`, then evaluated per config."""
+    res = train_chunk_cl(static, data[0], data[1], seeds, hyper)
+    return jax.vmap(functools.partial(evaluate_one, static), in_axes=(None, 0, 0))(data, res, hyper)
+
+
 @functools.lru_cache(maxsize=None)
-def chunk_program(static: TrainConfig, mesh: Mesh | None) -> Callable:
+def chunk_program(static: TrainConfig, mesh: Mesh | None, fast: bool | None = None) -> Callable:
     """The compiled chunk program `(data, seeds, hyper) -> RunOutputs` for
-    `static`; sharded over `mesh`'s one axis 'c' when given."""
-    body = jax.vmap(functools.partial(run_one, static), in_axes=(None, 0, 0))
+    `static`; sharded over `mesh`'s one axis 'c' when given. `fast` (default:
+    `fast_path_ok(static)`) picks `run_chunk_fast` over the generic `vmap(run_one)`."""
+    if fast is None:
+        fast = fast_path_ok(static)
+    if fast:
+        body = functools.partial(run_chunk_fast, static)
+    else:
+        body = jax.vmap(functools.partial(run_one, static), in_axes=(None, 0, 0))
     if mesh is not None:
         body = jax.shard_map(body, mesh=mesh, in_specs=(P(), P("c"), P("c")), out_specs=P("c"), check_vma=False)
     return jax.jit(body)
@@ -176,11 +210,12 @@ def default_mesh() -> Mesh | None:
     return None if len(devs) == 1 else Mesh(np.array(devs), ("c",))
 
 
-def default_chunk(n: int, n_dev: int = 1) -> int:
+def default_chunk(n: int, n_dev: int = 1, cap: int = DEFAULT_CHUNK) -> int:
     """Configs per device per chunk for `n` configs on `n_dev` devices: at most
-    `DEFAULT_CHUNK`, balanced so that the last chunk is not mostly padding."""
+    `cap` (`DEFAULT_CHUNK`; `fast_chunk(n_samples)` on the fast path), balanced so that
+    the last chunk is not mostly padding."""
     per_dev = -(-n // n_dev)
-    n_chunks = -(-per_dev // DEFAULT_CHUNK)
+    n_chunks = -(-per_dev // cap)
     return -(-per_dev // n_chunks)
 
 
@@ -228,7 +263,8 @@ def run_grid(
     n_dev = 1 if mesh is None else mesh.size
     n = len(grid)
     if chunk is None:
-        chunk = default_chunk(n, n_dev)
+        cap = fast_chunk(x.shape[0]) if fast_path_ok(config.static_part()) else DEFAULT_CHUNK
+        chunk = default_chunk(n, n_dev, cap)
     check_int("chunk", chunk, 1)
     step = chunk * n_dev
     n_chunks = -(-n // step)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 LOSSES = ("bce", "mse", "cross_entropy")
@@ -31,7 +34,7 @@ def _fail(name: str, value: Any, allowed: str, exc: type[Exception] = ValueError
 def check_finite_nonneg(name: str, value: Any, *, positive: bool = False) -> float:
     """Return `value` as a float if it is a finite number >= 0 (> 0 if `positive`)."""
     allowed = "a finite number > 0" if positive else "a finite number >= 0"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         _fail(name, value, allowed, TypeError)
     value = float(value)
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
@@ -46,11 +49,12 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Return `value` as a Python int if it is an integer (NumPy's too) >= `minimum`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         _fail(name, value, f"an integer >= {minimum}", TypeError)
     if value < minimum:
         _fail(name, value, f"an integer >= {minimum}")
-    return value
+    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,8 +141,7 @@ class TrainConfig:
         layers = tuple(layers)
         if len(layers) < 2:
             _fail("layers", layers, "a sequence of >= 2 positive integers")
-        for i, n in enumerate(layers):
-            check_int(f"layers[{i}]", n, 1)
+        layers = tuple(check_int(f"layers[{i}]", n, 1) for i, n in enumerate(layers))
         object.__setattr__(self, "layers", layers)
         check_choice("hidden_activation", self.hidden_activation, HIDDEN_ACTIVATIONS)
         check_choice("loss", self.loss, LOSSES)
@@ -147,11 +150,10 @@ class TrainConfig:
         for name in ("lam", "eps"):
             object.__setattr__(self, name, check_finite_nonneg(name, getattr(self, name)))
         object.__setattr__(self, "lr", check_finite_nonneg("lr", self.lr, positive=True))
-        check_int("epochs", self.epochs, 1)
+        for name, minimum in (("epochs", 1), ("history_every", 0), ("batch_size", 0)):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum))
         check_choice("init", self.init, INITS)
         check_choice("dtype", self.dtype, DTYPES)
-        check_int("history_every", self.history_every, 0)
-        check_int("batch_size", self.batch_size, 0)
         self._check_penalty_options(layers)
         if not isinstance(self.bias, bool):
             _fail("bias", self.bias, "True or False", TypeError)

@@ -142,3 +142,19 @@ def test_replace_validates():
     with pytest.raises(ValueError, match="lam="):
         c.replace(lam=-1.0)
     assert c.replace(lam=0.5).lam == 0.5 and c.lam == 1e-2
+
+
+def test_numpy_scalars_are_accepted_and_normalised():
+    """NumPy integers and floats (what a user's arrays give) are valid values,
+    stored as Python int / float so configs compare and hash as usual."""
+    import numpy as np
+
+    from sbp_jax import make_grid
+
+    cfg = TrainConfig(layers=tuple(np.array([2, 4, 1])), epochs=np.int64(10), lam=np.float32(0.5), lr=np.float64(1e-3))
+    assert cfg == TrainConfig(layers=(2, 4, 1), epochs=10, lam=0.5, lr=1e-3)
+    assert all(type(n) is int for n in cfg.layers) and type(cfg.epochs) is int and type(cfg.lam) is float
+    grid = make_grid(cfg, lams=np.array([0.0, 1e-2], np.float32), seeds=np.arange(3))
+    assert len(grid) == 6 and grid.seed.tolist() == [0, 1, 2, 0, 1, 2]
+    with pytest.raises(TypeError, match="epochs=np.True_"):
+        TrainConfig(epochs=np.True_)

@@ -221,7 +221,7 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
         first = ok_idx[0] if ok_idx else 0
         edges0 = tuple(np.asarray(w)[first] for w in res.result.edges)
         io.save_figure(plots.graph(edges0, cfg.eps, f"{task}, seed {seeds[first]}"), out / "graph.png")
-    print_summary(task, cfg, results, out)
+    print_summary(task, cfg, results, out, plots=not args.no_plots)
     return results
 
 
@@ -267,7 +267,7 @@ def retrain_metrics(res, cfg: TrainConfig, data, seeds, epochs: int, *, rewind: 
             for name, e in variants.items() for split, xy in splits.items()}
 
 
-def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path) -> None:
+def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path, plots: bool = True) -> None:
     s, paper, t = results["summary"], results["paper"], results["timing"]
     n = s["n_runs"]
     print(f"\n{task}: layers {list(cfg.layers)}, {cfg.hidden_activation} hidden, {cfg.loss} loss, "
@@ -294,4 +294,4 @@ def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path) -> None
         print(f"diverged runs: {s['n_diverged']} of {n} (see warnings above)")
     print(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.3f} s "
           f"({n} run(s) × {cfg.epochs} epochs = {t['config_epochs_per_s']:.3g} config-epochs/s)")
-    print(f"wrote {out}/results.json, edges.npz" + ("" if results.get("no_plots") else ", plots"))
+    print(f"wrote {out}/results.json, edges.npz" + (", plots" if plots else ""))

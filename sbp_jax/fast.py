@@ -13,7 +13,11 @@ L1 subgradient + Adam, relu/identity hidden units, bce/mse, small layers)
 * every reduction is over samples or over one config's edges, never across
   configs, and no matrix product is used (a GEMM over the config axis was
   found not to be bitwise independent of the chunk size), so a config's
-  result does not depend on which configs share its chunk or on the chunk size.
+  result does not depend on which configs share its chunk or on the chunk size;
+* the task loss is computed only on epochs that record history; the other
+  epochs set `diverged_at` by a cheap bound on the outputs, falling back to the
+  exact loss when the bound cannot rule out a non-finite one (see
+  `_output_bound`), so `diverged_at` and the weights are unchanged by this.
 
 The results agree with `train_core` to float32 rounding (not bitwise: the
 order of some floating-point operations differs). `fast_path_ok` says whether
@@ -24,6 +28,7 @@ fields added to `TrainConfig` later, falls back to the generic path.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -77,9 +82,8 @@ def _row(v):
     return v[None, :]
 
 
-def _task_and_grads(edges, x, y, loss: str, act: str):
-    """Mean task loss `(C,)` and its gradients `(n_out, n_in, C)` for C nets."""
-    S = x.shape[0]
+def _forward(edges, x, act: str):
+    """Per-unit activations `hs` (inputs of each layer) and pre-activations `zs` of C nets."""
     L = len(edges)
     hs = [[x[:, j:j + 1] for j in range(x.shape[1])]]  # (S, 1) columns, broadcast over C
     zs = []
@@ -89,18 +93,41 @@ def _task_and_grads(edges, x, y, loss: str, act: str):
             z = list(jax.lax.optimization_barrier(z))  # materialise once, not in every consumer
             hs.append([jnp.maximum(c, 0.0) for c in z] if act == "relu" else z)
         zs.append(z)
+    return hs, zs
+
+
+def _task_from_out(out, y, loss: str):
+    """Mean task loss `(C,)` from the output pre-activations (a list of `(S, C)`)."""
+    n = out[0].shape[0] * len(out)
+    if loss == "bce":
+        per = [jax.nn.softplus(o) - y[:, k:k + 1] * o for k, o in enumerate(out)]
+    elif loss == "mse":
+        per = [jnp.square(o - y[:, k:k + 1]) for k, o in enumerate(out)]
+    else:
+        raise NotImplementedError(loss)
+    return sum(jnp.sum(p, axis=0) for p in per) / n
+
+
+def _task_only(edges, x, y, loss: str, act: str):
+    """Mean task loss `(C,)` of C nets (a forward pass, no gradients)."""
+    return _task_from_out(_forward(edges, x, act)[1][-1], y, loss)
+
+
+def _task_and_grads(edges, x, y, loss: str, act: str, with_task: bool = True):
+    """Mean task loss `(C,)` (None unless `with_task`) and its gradients
+    `(n_out, n_in, C)` for C nets. The gradients do not depend on `with_task`."""
+    L = len(edges)
+    hs, zs = _forward(edges, x, act)
     n_out = edges[-1].shape[0]
-    n = S * n_out
+    n = x.shape[0] * n_out
     out = zs[-1]
     if loss == "bce":
-        per = [jax.nn.softplus(out[k]) - y[:, k:k + 1] * out[k] for k in range(n_out)]
         d = [(jax.nn.sigmoid(out[k]) - y[:, k:k + 1]) / n for k in range(n_out)]
     elif loss == "mse":
-        per = [jnp.square(out[k] - y[:, k:k + 1]) for k in range(n_out)]
         d = [2.0 * (out[k] - y[:, k:k + 1]) / n for k in range(n_out)]
     else:
         raise NotImplementedError(loss)
-    task = sum(jnp.sum(p, axis=0) for p in per) / n
+    task = _task_from_out(out, y, loss) if with_task else None
     dzs = [None] * L
     dzs[L - 1] = list(jax.lax.optimization_barrier(d))
     for l in range(L - 1, 0, -1):
@@ -112,6 +139,44 @@ def _task_and_grads(edges, x, y, loss: str, act: str):
         g = [jnp.sum(dzs[l][i] * hs[l][j], axis=0) for i in range(w.shape[0]) for j in range(w.shape[1])]
         grads.append(jnp.stack(g).reshape(w.shape))
     return task, grads
+
+
+# Cheap divergence check (epochs that record no history). `diverged_at` is the first epoch whose
+# task loss is non-finite (train_core's definition). Computing that loss every epoch (softplus of
+# every sample for bce, a reduction over samples) cost about as much as the rest of the step, so
+# on the other epochs the kernel only computes, per config, a bound B on the output
+# pre-activations from the weights: with b_0[j] = max_s |x[s, j]| and
+# b_{l+1}[i] = Σ_j |w_l[i, j]|·b_l[j] (|relu(z)| <= |z|), every |z_out| <= B = max_i b_L[i]
+# (O(#edges) per config instead of O(#edges · #samples)). If B < T, where T is chosen so that
+# #samples·#outputs per-sample terms of size at most T + 1 (bce: softplus(z) − y·z <= |z| + log 2)
+# or (T + max|y|)² (mse) sum to at most float32-max / 16, every forward quantity and the loss are
+# finite: the loss of that epoch would be finite, so the check cannot flag it. The factor 16
+# covers float32 rounding of both z and B (relative errors ~1e-7 · depth · width). B >= T or B
+# NaN/inf (NaN/inf weights) is only "suspicious": then, if any not-yet-diverged config of the
+# chunk is suspicious, the exact task loss of that epoch is computed (`lax.cond`, the same
+# forward pass and formula as on history epochs) and `diverged_at` is updated from it exactly as
+# before. So `diverged_at` is the same as computing the loss every epoch; the cond only skips work
+# whose outcome is known (it reads other configs of the chunk only to decide whether to do work,
+# never to change a value). The weight updates do not read the task loss, so they are unchanged.
+_F32_MAX = float(jnp.finfo(jnp.float32).max)
+
+
+def _bound_threshold(x, y, loss: str, n_out: int):
+    """The threshold T of the cheap divergence check (a float32 scalar), for the data `(x, y)`."""
+    m = x.shape[0] * n_out
+    if loss == "bce":
+        return jnp.float32(_F32_MAX / (16.0 * m) - 1.0)
+    if loss == "mse":
+        return jnp.float32(math.sqrt(_F32_MAX / (16.0 * m))) - jnp.max(jnp.abs(y))
+    raise NotImplementedError(loss)
+
+
+def _output_bound(edges, xmax):
+    """B `(C,)`: an upper bound on |output pre-activation| over the samples (see above)."""
+    b = xmax[:, None]  # (n_in, 1)
+    for w in edges:
+        b = jnp.sum(jnp.abs(w) * b[None, :, :], axis=1)  # (n_out, C)
+    return jnp.max(b, axis=0)
 
 
 def _adam_l1(w, g, m, v, tf, lam, lr):
@@ -140,7 +205,11 @@ def train_chunk_cl(static: TrainConfig, x: Array, y: Array, seeds: Array, hyper:
     edges = init_edges_cl(static, seeds)
     zeros = tuple(jnp.zeros_like(w) for w in edges)
 
+    xmax = jnp.max(jnp.abs(x), axis=0)
+    threshold = _bound_threshold(x, y, static.loss, static.layers[-1])
+
     def step(carry):
+        """One epoch, with the task loss (history epochs)."""
         edges, ms, vs, epoch, diverged_at = carry
         task, grads = _task_and_grads(edges, x, y, static.loss, static.hidden_activation)
         tf = (epoch + 1).astype(jnp.float32)
@@ -151,7 +220,20 @@ def train_chunk_cl(static: TrainConfig, x: Array, y: Array, seeds: Array, hyper:
         return carry, task
 
     def plain(_, carry):
-        return step(carry)[0]
+        """One epoch without the task loss; `diverged_at` by the cheap check (see `_output_bound`)."""
+        edges, ms, vs, epoch, diverged_at = carry
+        _, grads = _task_and_grads(edges, x, y, static.loss, static.hidden_activation, with_task=False)
+        tf = (epoch + 1).astype(jnp.float32)
+        new = [_adam_l1(w, g, m, v, tf, lam3, lr3) for w, g, m, v in zip(edges, grads, ms, vs)]
+        suspicious = ~(_output_bound(edges, xmax) < threshold)
+
+        def exact(d):
+            task = _task_only(edges, x, y, static.loss, static.hidden_activation)
+            return jnp.where((d < 0) & ~jnp.isfinite(task), epoch, d)
+
+        diverged_at = jax.lax.cond(jnp.any(suspicious & (diverged_at < 0)), exact, lambda d: d, diverged_at)
+        return (tuple(a[0] for a in new), tuple(a[1] for a in new), tuple(a[2] for a in new), epoch + 1,
+                diverged_at)
 
     def block(carry, _):
         carry = jax.lax.fori_loop(0, k - 1, plain, carry)

@@ -140,3 +140,37 @@ def test_generic_path_unchanged_for_rejected_configs():
     data = _data(cfg)
     out = run_grid(cfg, data, Grid(*g), chunk=2, mesh=None)
     assert_tree_bitwise_equal(out, _run(cfg, data, g, False))
+
+
+@pytest.mark.parametrize("cfg", [XOR, XOR.replace(history_every=7), ADD.replace(history_every=0), ADD,
+                                 DEEP.replace(history_every=0)],
+                         ids=["xor", "xor_history7", "addition", "addition_history50", "deep_identity"])
+def test_cheap_divergence_check_matches_generic(cfg):
+    """Epochs without a history record detect divergence by a bound on the outputs instead of the
+    task loss (fast.py): same `diverged_at` as the generic path, on configs that diverge (lr=1e20:
+    NaN weights; lr=1e10: inf loss for mse, huge but finite loss for bce, so the exact check runs
+    every epoch without flagging) next to configs that do not."""
+    data = _data(cfg)
+    g = make_grid(cfg.replace(epochs=60), lams=[0.0, 1e-2, 1e-1], lrs=[1e-3, 1e10, 1e20], seeds=2)
+    cfg = cfg.replace(epochs=60)
+    gen, fast = _run(cfg, data, g, False), _run(cfg, data, g, True)
+    np.testing.assert_array_equal(fast.result.diverged_at, gen.result.diverged_at)
+    lr = np.asarray(g.lr)
+    assert np.all(fast.result.diverged_at[lr == np.float32(1e-3)] == -1)
+    assert np.all(fast.result.diverged_at[lr == np.float32(1e20)] >= 0)
+    if cfg.loss == "mse":
+        assert np.all(fast.result.diverged_at[lr == np.float32(1e10)] >= 0)
+
+
+def test_output_bound_bounds_the_outputs():
+    from sbp_jax.fast import _forward, _output_bound
+    x = tasks.addition()[0]
+    x = jnp.asarray(x, jnp.float32)
+    rng = np.random.default_rng(0)
+    for layers, act in [((2, 8, 1), "relu"), ((2, 4, 3, 2), "identity")]:
+        edges = tuple(jnp.asarray(rng.normal(size=(b, a, 16)) * 10.0 ** rng.integers(-3, 6, size=(1, 1, 16)),
+                                  jnp.float32) for a, b in zip(layers[:-1], layers[1:]))
+        out = _forward(edges, x, act)[1][-1]
+        zmax = np.max(np.abs(np.stack([np.asarray(o) for o in out])), axis=(0, 1))
+        bound = np.asarray(_output_bound(edges, jnp.max(jnp.abs(x), axis=0)))
+        assert np.all(zmax <= bound * (1 + 1e-5))

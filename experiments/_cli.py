@@ -14,7 +14,7 @@ import numpy as np
 from sbp_jax import io, plots, sweep
 from sbp_jax.config import TrainConfig
 from sbp_jax.metrics import metric_names
-from sbp_jax.structure import selected_features
+from sbp_jax.structure import selected_features, structure_dict
 
 
 def _layers(text: str) -> tuple[int, ...]:
@@ -159,16 +159,11 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
         t1 = time.perf_counter()
         extra.update(retrain_metrics(res, cfg, data, seeds, retrain, rewind=getattr(args, "rewind", False)))
         timing["retrain_s"] = time.perf_counter() - t1
+    splits = {"train": res.train, "test": res.test, "pruned_test": res.pruned_test, **extra}
     runs = []
     for i, seed in enumerate(seeds):
-        metrics = {}
-        for split in ("train", "test", "pruned_test"):
-            for n in names:
-                metrics[f"{split}_{n}"] = float(res_metric(res, split, n)[i])
-        for split, vals in extra.items():
-            for n in names:
-                metrics[f"{split}_{n}"] = float(vals[n][i])
-        s = jax_structure(res, i, cfg.layers, cfg.bias)
+        metrics = {f"{split}_{n}": float(np.asarray(vals[n])[i]) for split, vals in splits.items() for n in names}
+        s = structure_dict(sweep.select(res.structure, i), cfg.layers, cfg.bias)
         runs.append({"seed": seed, "metrics": metrics, "structure": s,
                      "diverged_at_epoch": int(diverged[i]) if diverged[i] >= 0 else None})
         if feature_names is not None:
@@ -235,16 +230,6 @@ def _evaluate_stacked(edges, xy, cfg: TrainConfig) -> dict:
     x, y = check_data(cfg, *xy, name="x_extra")
     ev = jax.jit(jax.vmap(lambda e: evaluate(e, x, y, loss=cfg.loss, hidden_activation=cfg.hidden_activation)))
     return {k: np.asarray(v) for k, v in ev(tuple(edges)).items()}
-
-
-def res_metric(res, split: str, name: str) -> np.ndarray:
-    return np.asarray(getattr(res, split)[name])
-
-
-def jax_structure(res, i: int, layers, bias: bool = False) -> dict:
-    from sbp_jax.structure import structure_dict
-
-    return structure_dict(sweep.select(res.structure, i), layers, bias)
 
 
 def retrain_metrics(res, cfg: TrainConfig, data, seeds, epochs: int, *, rewind: bool) -> dict:

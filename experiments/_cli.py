@@ -56,6 +56,9 @@ def parser(prog: str, description: str, defaults: TrainConfig) -> argparse.Argum
     p.add_argument("--bias", action="store_true", default=defaults.bias,
                    help="bias as an edge: a constant-1 node per non-output layer whose edges are penalised and pruned")
     p.add_argument("--bias-init", default=defaults.bias_init, help="initial bias edges: zeros or same (like the other edges)")
+    p.add_argument("--skip", action="store_true", default=defaults.skip,
+                   help="skip connections: every layer fed by all earlier layers (a layered DAG; the penalty "
+                        "decides the depth)")
     p.add_argument("--dropout", type=float, default=defaults.dropout,
                    help="structural dropout: each edge dropped with this probability per training epoch")
     p.add_argument("--retrain", type=int, default=0, metavar="EPOCHS",
@@ -84,7 +87,7 @@ def config_from_args(args, base: TrainConfig) -> TrainConfig:
 def _penalty_options(args) -> dict:
     """The penalty flags (absent on parsers that do not define them)."""
     names = ("penalty", "layer_lams", "lam_schedule", "lam_warmup", "lam_ramp", "target_active", "target_gain",
-             "bias", "bias_init", "dropout")
+             "bias", "bias_init", "skip", "dropout")
     return {n: getattr(args, n) for n in names if hasattr(args, n)}
 
 
@@ -163,12 +166,12 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
     runs = []
     for i, seed in enumerate(seeds):
         metrics = {f"{split}_{n}": float(np.asarray(vals[n])[i]) for split, vals in splits.items() for n in names}
-        s = structure_dict(sweep.select(res.structure, i), cfg.layers, cfg.bias)
+        s = structure_dict(sweep.select(res.structure, i), cfg.layout)
         runs.append({"seed": seed, "metrics": metrics, "structure": s,
                      "diverged_at_epoch": int(diverged[i]) if diverged[i] >= 0 else None})
         if feature_names is not None:
             edges_i = tuple(np.asarray(w)[i] for w in res.result.edges)
-            runs[-1]["selected_features"] = selected_features(edges_i, cfg.eps, feature_names)
+            runs[-1]["selected_features"] = selected_features(edges_i, cfg.eps, feature_names, cfg.bias)
     for r in runs:
         if r["diverged_at_epoch"] is not None:
             print(f"WARNING: seed {r['seed']} (λ={cfg.lam:g}, lr={cfg.lr:g}) diverged at epoch "
@@ -215,7 +218,7 @@ def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, a
                            out / "dynamics.png")
         first = ok_idx[0] if ok_idx else 0
         edges0 = tuple(np.asarray(w)[first] for w in res.result.edges)
-        io.save_figure(plots.graph(edges0, cfg.eps, f"{task}, seed {seeds[first]}"), out / "graph.png")
+        io.save_figure(plots.graph(edges0, cfg.eps, f"{task}, seed {seeds[first]}", cfg.bias), out / "graph.png")
     print_summary(task, cfg, results, out, plots=not args.no_plots)
     return results
 

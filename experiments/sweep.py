@@ -106,6 +106,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=_cli._layers, default=None, help="layer widths, e.g. 2,4,1 (default: the task's)")
     p.add_argument("--activation", default=None, help="hidden activation (default: the task's)")
     p.add_argument("--init", default=None, help="initial weights scheme (default: the task's)")
+    p.add_argument("--bias", action="store_true", help="bias as an edge (a constant-1 node per non-output layer)")
+    p.add_argument("--skip", action="store_true", help="skip connections: every layer fed by all earlier layers")
     p.add_argument("--history-every", type=_int_at_least("--history-every", 0), default=None,
                    help="record the training history every k epochs; default: k = epochs (one record per run: "
                         "the final loss), 0 = none. History costs configs × epochs/k records of memory")
@@ -157,7 +159,7 @@ def build_records(res, grid, cfg, names) -> list[dict]:
               for n in names}
     records = []
     for i in range(len(grid)):
-        s = structure_dict(sweep.select(res.structure, i), cfg.layers)
+        s = structure_dict(sweep.select(res.structure, i), cfg.layout)
         r = {"lam": float(grid.lam[i]), "lr": float(grid.lr[i]), "eps": float(grid.eps[i]), "seed": int(grid.seed[i]),
              "metrics": {k: float(v[i]) for k, v in metric.items()},
              "active_edges": s["active_edges"], "total_edges": s["total_edges"],
@@ -242,6 +244,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     base, paper, metric, label, make_data, info = TASKS[args.task]
     changes = {k: v for k, v in (("epochs", args.epochs), ("layers", args.layers), ("hidden_activation", args.activation),
                                  ("init", args.init)) if v is not None}
+    changes.update({k: True for k in ("bias", "skip") if getattr(args, k)})
     try:
         cfg = base.replace(**changes)
         cfg = cfg.replace(history_every=cfg.epochs if args.history_every is None else args.history_every)

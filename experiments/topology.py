@@ -67,15 +67,15 @@ def main(argv: list[str] | None = None) -> dict:
     names = metric_names(cfg.loss)
 
     t1 = time.perf_counter()
-    st = topology.topology_stats(edges, cfg.eps, cfg.layers, signed=args.signed)
-    forms = topology.canonical_forms(edges, cfg.eps, signed=args.signed)
+    st = topology.topology_stats(edges, cfg.eps, cfg.layers, signed=args.signed, bias=cfg.bias)
+    forms = topology.canonical_forms(edges, cfg.eps, signed=args.signed, bias=cfg.bias)
     timing["topology_s"] = time.perf_counter() - t1
     runs = []
     for i, seed in enumerate(seeds):
         metrics = {f"{split}_{n}": float(np.asarray(getattr(res, split)[n])[i])
                    for split in ("test", "pruned_test") for n in names}
         runs.append({"seed": seed, "metrics": metrics, "graph": forms[i].key,
-                     "structure": structure_dict(sweep.select(res.structure, i), cfg.layers)})
+                     "structure": structure_dict(sweep.select(res.structure, i), cfg.layout)})
     stats = topology.stats_dict(st, top=args.top)
     main_metric = f"pruned_test_{names[0] if cfg.loss != 'mse' else 'r2'}"
     for g in stats["top_graphs"]:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     e_top = tuple(w[i_top] for w in edges)
     exported = {"seed": seeds[i_top], "graph": top_form.key}
     try:
-        g = export.compact(e_top, cfg.eps, cfg.hidden_activation, cfg.output_activation)
+        g = export.compact(e_top, cfg.eps, cfg.hidden_activation, cfg.output_activation, cfg.bias)
         ver = {split: export.verify(g, e_top, cfg.eps, x)._asdict()
                for split, x in (("train", data.x_train), ("test", data.x_test))}
         doc = export.to_json(g, meta={"task": args.task, "seed": seeds[i_top], "eps": cfg.eps, "graph": top_form.key,
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     # threshold sensitivity of the first seed's net, on the test set
     e0 = tuple(w[0] for w in edges)
     grid = threshold.default_eps_grid(e0, cfg.eps)
-    sens = threshold.sensitivity(e0, data.x_test, data.y_test, grid, loss=cfg.loss, hidden_activation=cfg.hidden_activation)
+    sens = threshold.sensitivity(e0, data.x_test, data.y_test, grid, loss=cfg.loss, hidden_activation=cfg.hidden_activation,
+                                   bias=cfg.bias)
     at = int(np.flatnonzero(np.asarray(sens.eps) == np.float32(cfg.eps))[0])
     margins = threshold.margins(e0, cfg.eps)
     sens_d = {"seed": seeds[0], "eps": np.asarray(sens.eps).tolist(),
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
               "active_edges": np.asarray(sens.active_edges).tolist(),
               "effective_edges": np.asarray(sens.effective_edges).tolist(),
               "at_training_eps": {"active_edges": int(sens.active_edges[at]),
-                                  "direct_count": int(np.sum(analyse(e0, cfg.eps).active_per_layer))},
+                                  "direct_count": int(np.sum(analyse(e0, cfg.eps, cfg.bias).active_per_layer))},
               "margins": [m.tolist() for m in margins],
               "smallest_positive_margin": float(min((m[m >= 0].min() for m in margins if (m >= 0).any()), default=np.nan)),
               "largest_negative_margin": float(max((m[m < 0].max() for m in margins if (m < 0).any()), default=np.nan))}

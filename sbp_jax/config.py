@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .layout import Layout
+
 HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 LOSSES = ("bce", "mse", "cross_entropy")
 INITS = ("uniform", "he_normal", "glorot_uniform")
@@ -106,6 +108,11 @@ class TrainConfig:
         ReLU units on [0,1]² from the start). A zero bias edge is inactive
         (|w| < ε) and unpenalised (sign(0) = 0) until the task gradient moves
         it; see the README (section "Beyond the paper").
+      skip: False (the paper: layer l+1 sees layer l only) or True: skip
+        connections, every layer is fed by all earlier layers (a layered DAG,
+        `edges[l]` of shape `(n_{l+1}, n_0 + … + n_l [+ 1])`, see
+        `layout.py`), so the penalty can also decide the depth. Needs a
+        hidden layer (len(layers) >= 3).
       dropout: structural dropout probability p in [0, 1): every training
         epoch each edge is dropped with probability p (a fresh mask per
         epoch from the run's key, see `train.py`) and the kept ones are
@@ -132,6 +139,7 @@ class TrainConfig:
     target_gain: float = 0.01
     bias: bool = False
     bias_init: str = "zeros"
+    skip: bool = False
     dropout: float = 0.0
 
     def __post_init__(self):
@@ -158,6 +166,10 @@ class TrainConfig:
         if not isinstance(self.bias, bool):
             _fail("bias", self.bias, "True or False", TypeError)
         check_choice("bias_init", self.bias_init, BIAS_INITS)
+        if not isinstance(self.skip, bool):
+            _fail("skip", self.skip, "True or False", TypeError)
+        if self.skip and len(layers) < 3:
+            _fail("skip", self.skip, f"False for layers={layers} (skip edges need a hidden layer, len(layers) >= 3)")
         p = check_finite_nonneg("dropout", self.dropout)
         if not p < 1:
             _fail("dropout", p, "a probability in [0, 1)")
@@ -192,9 +204,14 @@ class TrainConfig:
         return OUTPUT_ACTIVATION[self.loss]
 
     @property
+    def layout(self) -> Layout:
+        """Which node feeds which column of each edge array (`layout.Layout`)."""
+        return Layout(self.layers, self.bias, self.skip)
+
+    @property
     def total_edges(self) -> int:
-        """All possible edges, bias edges included (`bias`: one more input per layer)."""
-        return sum((a + self.bias) * b for a, b in zip(self.layers[:-1], self.layers[1:]))
+        """All possible edges, bias and skip edges included."""
+        return self.layout.total_edges
 
     @property
     def n_records(self) -> int:

@@ -17,6 +17,11 @@ dead edges zeroed), so the compact net keeps the bias layout; in `nodes` a
 layer's bias node appears last with index `n_l` (one past its ordinary
 nodes), in the JSON as `"bias": true` with edges `"from": "bias"`, and in DOT
 as a box node `b<l>` labelled 1.
+
+Skip connections (`TrainConfig.skip`): the compact net keeps the layered-DAG
+layout (`layout.Layout`); in the JSON `"skip": true` and every edge carries
+`"from_layer"` (the layer of its source node; without skip edges it is
+always `layer`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .network import SparseMLP, forward
-from .structure import bias_flags, live_nodes, masked, masks, reachability
+from .layout import Layout, layout_of
+from .structure import live_nodes, masked, masks, reachability
 
 FORMAT = "sbp_jax.graph/1"
 
@@ -42,6 +48,7 @@ class CompactGraph(NamedTuple):
     hidden_activation: str
     output_activation: str
     bias: bool = False  # every non-output layer's last node is its bias node
+    skip: bool = False  # every layer is fed by all earlier layers (see `layout.py`)
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -49,13 +56,21 @@ class CompactGraph(NamedTuple):
         L = len(self.edges)
         return tuple(len(n) - (self.bias and l < L) for l, n in enumerate(self.nodes))
 
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.layers, self.bias, self.skip)
+
     def module(self) -> SparseMLP:
         """The compact net as a runnable `network.SparseMLP`."""
-        return SparseMLP(tuple(jnp.asarray(w) for w in self.edges), self.hidden_activation, self.output_activation)
+        return SparseMLP(tuple(jnp.asarray(w) for w in self.edges), self.hidden_activation, self.output_activation,
+                         self.bias)
 
 
-def compact(edges, eps: float, hidden_activation: str, output_activation: str) -> CompactGraph:
+def compact(edges, eps: float, hidden_activation: str, output_activation: str,
+            bias: bool | None = None) -> CompactGraph:
     """Remove inactive edges and dead hidden nodes; keep all inputs and outputs.
+
+    `bias` is the net's bias flag (needed with skip edges, see `layout_of`).
 
     Raises:
       ValueError: with a sigmoid hidden activation, if a removed hidden node
@@ -63,30 +78,34 @@ def compact(edges, eps: float, hidden_activation: str, output_activation: str) -
     """
     edges = tuple(np.asarray(w, np.float32) for w in edges)
     m = tuple(np.asarray(a) for a in masks(edges, eps))
-    flags = bias_flags(edges)
-    live = [np.asarray(v).copy() for v in live_nodes(m)]
-    L = len(edges)
-    for l in range(1, L):
-        if flags[l]:
-            live[l][-1] = True  # the bias column stays (its dead edges are zeroed)
-    keep = [np.ones(edges[0].shape[1], bool)] + [live[l] for l in range(1, L)] + [np.ones(edges[-1].shape[0], bool)]
+    lay = layout_of(edges, bias=bias)
+    n, L = lay.widths, lay.n_layers
+    live = [np.asarray(v[:k]) for v, k in zip(live_nodes(m, lay.bias), n)]
+    keep = [np.ones(n[0], bool)] + live[1:L] + [np.ones(n[L], bool)]
     if hidden_activation == "sigmoid":
-        fwd, _ = reachability(m)
+        fwd, _ = reachability(m, lay.bias)
         for l in range(1, L):
-            for j in np.flatnonzero(~np.asarray(fwd[l])):
-                feeds = np.flatnonzero(m[l][:, j] & keep[l + 1][: m[l].shape[0]])
-                if feeds.size:
-                    raise ValueError(
-                        f"hidden_activation='sigmoid': hidden node {j} of layer {l} has no active input path "
-                        f"but feeds node(s) {feeds.tolist()} of layer {l + 1}; it emits sigmoid(0)=0.5, a constant "
-                        "a bias-free compact graph cannot represent. Export the masked full net "
-                        "(structure.masked) instead, or train with a relu/tanh/identity hidden activation.")
+            dead = ~np.asarray(fwd[l][: n[l]])
+            for t in range(l, L):  # the layers node (l, j) feeds: l+1 only, or all later ones with skip edges
+                start = {k: s for k, s, _ in lay.blocks(t)}.get(l)
+                if start is None:
+                    continue
+                for j in np.flatnonzero(dead):
+                    feeds = np.flatnonzero(m[t][:, start + j] & keep[t + 1])
+                    if feeds.size:
+                        raise ValueError(
+                            f"hidden_activation='sigmoid': hidden node {j} of layer {l} has no active input path "
+                            f"but feeds node(s) {feeds.tolist()} of layer {t + 1}; it emits sigmoid(0)=0.5, a "
+                            "constant a bias-free compact graph cannot represent. Export the masked full net "
+                            "(structure.masked) instead, or train with a relu/tanh/identity hidden activation.")
     out = []
     for l, (w, mk) in enumerate(zip(edges, m)):
         w = np.where(mk, w, np.float32(0))
-        out.append(w[np.ix_(keep[l + 1][: w.shape[0]], keep[l])].astype(np.float32))
-    nodes = tuple(tuple(int(i) for i in np.flatnonzero(k)) for k in keep)
-    return CompactGraph(tuple(out), nodes, hidden_activation, output_activation, bool(flags[0]))
+        cols = lay.gather(l, keep, np.ones(1, bool), np.concatenate)  # the bias column stays (dead edges zeroed)
+        out.append(w[np.ix_(keep[l + 1], cols)].astype(np.float32))
+    nodes = tuple(tuple(int(i) for i in np.flatnonzero(k)) + ((n[l],) if lay.bias and l < L else ())
+                  for l, k in enumerate(keep))
+    return CompactGraph(tuple(out), nodes, hidden_activation, output_activation, lay.bias, lay.skip)
 
 
 class Verification(NamedTuple):
@@ -102,15 +121,24 @@ def verify(g: CompactGraph, edges, eps: float, x) -> Verification:
     return Verification(float(jnp.max(jnp.abs(full - mine))) if x.shape[0] else 0.0, int(x.shape[0]))
 
 
+def _source(lay: Layout, l: int, col: int) -> tuple[int, int | str]:
+    """(source layer, index in it or 'bias') of column `col` of `edges[l]`."""
+    for k, start, n in lay.blocks(l):
+        if start <= col < start + n:
+            return k, col - start
+    return l, "bias"
+
+
 def to_json(g: CompactGraph, *, meta: dict | None = None) -> dict:
     """A JSON-ready dict: layers, node provenance, edges with weights, activations."""
     edge_list = []
-    widths = g.layers
+    lay = g.layout
     for l, w in enumerate(g.edges):
         for i, j in zip(*np.nonzero(w)):
-            src = "bias" if g.bias and j == widths[l] else int(j)
-            edge_list.append({"layer": l, "from": src, "to": int(i), "weight": float(w[i, j]),
-                              "from_original": g.nodes[l][j], "to_original": g.nodes[l + 1][i]})
+            k, src = _source(lay, l, int(j))
+            orig = g.nodes[k][lay.widths[k]] if src == "bias" else g.nodes[k][src]
+            edge_list.append({"layer": l, "from_layer": k, "from": src, "to": int(i), "weight": float(w[i, j]),
+                              "from_original": orig, "to_original": g.nodes[l + 1][i]})
     return {
         "format": FORMAT,
         "layers": list(g.layers),
@@ -119,6 +147,7 @@ def to_json(g: CompactGraph, *, meta: dict | None = None) -> dict:
         "output_activation": g.output_activation,
         "n_edges": len(edge_list),
         **({"bias": True} if g.bias else {}),
+        **({"skip": True} if g.skip else {}),
         "edges": edge_list,
         **({"meta": meta} if meta else {}),
     }
@@ -130,14 +159,18 @@ def from_json(d: dict | str) -> CompactGraph:
         d = json.loads(d)
     if d.get("format") != FORMAT:
         raise ValueError(f"format={d.get('format')!r} is invalid: allowed {FORMAT!r}")
-    layers = d["layers"]
-    bias = bool(d.get("bias", False))
-    edges = [np.zeros((layers[l + 1], layers[l] + bias), np.float32) for l in range(len(layers) - 1)]
+    lay = Layout(tuple(d["layers"]), bool(d.get("bias", False)), bool(d.get("skip", False)))
+    edges = [np.zeros(lay.shape(l), np.float32) for l in range(lay.n_layers)]
     for e in d["edges"]:
-        src = layers[e["layer"]] if e["from"] == "bias" else e["from"]
-        edges[e["layer"]][e["to"], src] = np.float32(e["weight"])
+        l = e["layer"]
+        if e["from"] == "bias":
+            col = lay.n_cols(l) - 1
+        else:
+            start = {k: s for k, s, _ in lay.blocks(l)}[e.get("from_layer", l)]
+            col = start + e["from"]
+        edges[l][e["to"], col] = np.float32(e["weight"])
     return CompactGraph(tuple(edges), tuple(tuple(n) for n in d["nodes"]), d["hidden_activation"],
-                        d["output_activation"], bias)
+                        d["output_activation"], lay.bias, lay.skip)
 
 
 def to_dot(g: CompactGraph, name: str = "sbp") -> str:
@@ -146,8 +179,9 @@ def to_dot(g: CompactGraph, name: str = "sbp") -> str:
     L = len(g.edges)
     lines = [f"digraph {name} {{", "  rankdir=LR;", "  node [shape=circle, fontsize=10];"]
     wmax = max((float(np.abs(w).max()) for w in g.edges if w.size), default=1.0) or 1.0
-    widths = g.layers
-    name_of = lambda l, k: (f"b{l}" if g.bias and l < L and k == widths[l] else
+    lay = g.layout
+    widths = lay.widths
+    name_of = lambda l, k: (f"b{l}" if k == "bias" or (g.bias and l < L and k == widths[l]) else
                             ("x" if l == 0 else "y" if l == L else f"h{l}_") + str(g.nodes[l][k]))
     for l, nodes in enumerate(g.nodes):
         lines.append(f"  subgraph layer{l} {{ rank=same; " + " ".join(f'"{name_of(l, k)}";' for k in range(len(nodes))) + " }")
@@ -156,7 +190,7 @@ def to_dot(g: CompactGraph, name: str = "sbp") -> str:
     for l, w in enumerate(g.edges):
         for i, j in zip(*np.nonzero(w)):
             v = float(w[i, j])
-            lines.append(f'  "{name_of(l, j)}" -> "{name_of(l + 1, i)}" '
+            lines.append(f'  "{name_of(*_source(lay, l, int(j)))}" -> "{name_of(l + 1, i)}" '
                          f'[label="{v:.3g}", color="{"blue" if v > 0 else "red"}", penwidth={0.5 + 3 * abs(v) / wmax:.2f}];')
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -123,7 +123,7 @@ def initial_edges(config, seeds) -> Edges:
     from .network import init_edges
 
     init = lambda s: init_edges(jax.random.key(s), config.layers, config.init, bias=config.bias,
-                                bias_init=config.bias_init)
+                                bias_init=config.bias_init, skip=config.skip)
     return jax.vmap(init)(jnp.asarray(np.asarray(seeds), jnp.uint32))
 
 

@@ -9,9 +9,15 @@ Bias as an edge (`TrainConfig.bias`): every non-output layer gets a constant-1
 node, stored as one extra last column, `edges[l]` of shape `(n_{l+1}, n_l + 1)`:
 `h_{l+1} = σ(edges[l][:, :n_l] @ h_l + edges[l][:, n_l])`. Its out-edges are
 ordinary leaves of the pytree, so the penalty, the threshold, pruning and the
-counts treat them like any other edge. `forward` reads the layout from the
-shapes (a layer whose edge array has one column more than its input has a
-bias node), so metrics, sweeps and fine-tuning need no flag.
+counts treat them like any other edge.
+
+Skip connections (`TrainConfig.skip`): layer l+1 is fed by every earlier
+layer, `h_{l+1} = σ(edges[l] @ [h_0; h_1; …; h_l])` with `edges[l]` of shape
+`(n_{l+1}, n_0 + … + n_l)` (plus the bias column): a layered DAG in which
+the penalty decides which skip edges, and so how much depth, the net keeps.
+
+`forward` reads the layout from the shapes and the input width
+(`layout.layout_of`), so metrics, sweeps and fine-tuning need no flag.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from .layout import Layout, layout_of
 
 Edges = tuple[Float[Array, "n_out n_in"], ...]
 
@@ -52,10 +60,12 @@ def init_edges(
     *,
     bias: bool = False,
     bias_init: str = "zeros",
+    skip: bool = False,
 ) -> Edges:
     """Initial edge weights, one `(n_out, n_in)` float32 array per layer.
 
-    Schemes (fan_in = n_in of the layer):
+    Schemes (fan_in = n_in of the layer: with `skip`, all its source nodes
+    n_0 + … + n_l):
       * `he_normal` (the `TrainConfig` default): N(0, 2/fan_in), the standard
         scale for ReLU nets. The README shows why it is the default: with the
         smaller PyTorch default below, λ=1e-2 prunes almost every XOR net.
@@ -65,8 +75,9 @@ def init_edges(
 
     With `bias`, the weights of the ordinary edges are exactly those drawn
     without bias (same key, same shape), and the bias column comes from
-    `fold_in(layer key, 1)`: 'same' draws it from the layer's scheme (fan_in =
-    n_l), 'zeros' sets it to 0.
+    `fold_in(layer key, 1)`: 'same' draws it from the layer's scheme (same
+    fan_in), 'zeros' sets it to 0. Without `skip` the edges are bitwise those
+    of earlier versions; with it every layer draws its wider array at once.
 
     Args:
       key: PRNG key; split once per layer.
@@ -74,12 +85,15 @@ def init_edges(
       scheme: one of the above.
       bias: add a bias column (a constant-1 node) to every layer.
       bias_init: 'same' or 'zeros' (only read when `bias`).
+      skip: feed every layer from all earlier layers (see the module docstring).
     Returns:
-      tuple of L arrays, `edges[l]` of shape `(layers[l+1], layers[l] [+ 1])`.
+      tuple of L arrays, `edges[l]` of shape `Layout(layers, bias, skip).shape(l)`.
     """
     keys = jax.random.split(key, len(layers) - 1)
+    lay = Layout(tuple(layers), False, skip)
     edges = []
-    for k, n_in, n_out in zip(keys, layers[:-1], layers[1:]):
+    for l, (k, n_out) in enumerate(zip(keys, layers[1:])):
+        n_in = lay.n_cols(l)
         w = _draw(k, (n_out, n_in), n_in, n_out, scheme)
         if bias:
             if bias_init == "zeros":
@@ -116,24 +130,15 @@ def _columns_affine(w: Float[Array, "n_out n_in"], cols: list) -> list:
     return out
 
 
-def has_bias(w, width: int) -> bool:
-    """Whether an edge array `w` fed by `width` nodes carries a bias column."""
-    if w.shape[1] == width + 1:
-        return True
-    if w.shape[1] != width:
-        raise ValueError(f"edges of shape {w.shape} do not fit a layer of width {width}: "
-                         f"allowed ({w.shape[0]}, {width}) or, with a bias node, ({w.shape[0]}, {width + 1})")
-    return False
-
-
 def forward(
     edges: Edges, x: Float[Array, "n n_in"], hidden_activation: str = "relu"
 ) -> Float[Array, "n n_out"]:
     """Raw network output (logits for classification, values for regression).
 
     Args:
-      edges: tuple of `(n_{l+1}, n_l)` arrays, or `(n_{l+1}, n_l + 1)` with a
-        bias column (see the module docstring).
+      edges: tuple of `(n_{l+1}, n_l)` arrays, with a bias column and/or skip
+        columns where the net has them (see the module docstring; the layout
+        is read from the shapes and `x`).
       x: inputs, shape `(n_samples, n_0)`.
       hidden_activation: σ applied after every layer but the last.
     Returns:
@@ -141,26 +146,31 @@ def forward(
     """
     act = _HIDDEN[hidden_activation]
     n = x.shape[0]
+    lay = layout_of(edges, n_in=x.shape[1])
 
     def as_array(h):
         if not isinstance(h, list):
             return h
         return jnp.stack(h, axis=-1) if h else jnp.zeros((n, 0), x.dtype)
 
-    h = x  # (n, width) array, or a list of width `(n,)` columns for small layers
+    # per layer: a `(n, width)` array, or a list of width `(n,)` columns for small layers
+    hs = [x]
     for l, w in enumerate(edges):
-        width = len(h) if isinstance(h, list) else h.shape[1]
-        bias = has_bias(w, width)
+        srcs = [hs[k] for k in lay.sources(l)]
+        width = w.shape[1] - lay.bias
         if 0 < w.size <= SMALL_LAYER_EDGES:
-            cols = h if isinstance(h, list) else [h[:, j] for j in range(width)]
+            cols = [c for h in srcs for c in (h if isinstance(h, list) else [h[:, j] for j in range(h.shape[1])])]
             h = _columns_affine(w, cols)
-        elif bias:
-            h = as_array(h) @ w[:, :width].T + w[:, width][None, :]
         else:  # large layers, and empty ones (a fully pruned net)
-            h = as_array(h) @ w.T
+            inp = srcs[0] if len(srcs) == 1 and not isinstance(srcs[0], list) else \
+                jnp.concatenate([as_array(h) for h in srcs], axis=1)
+            h = inp @ w[:, :width].T
+            if lay.bias:
+                h = h + w[:, width][None, :]
         if l < len(edges) - 1:
             h = [act(c) for c in h] if isinstance(h, list) else act(h)
-    return as_array(h)
+        hs.append(h)
+    return as_array(hs[-1])
 
 
 def output_activation(z: Float[Array, "n n_out"], name: str) -> Float[Array, "n n_out"]:
@@ -169,7 +179,7 @@ def output_activation(z: Float[Array, "n n_out"], name: str) -> Float[Array, "n 
 
 
 class SparseMLP(eqx.Module):
-    """A trained (or pruned) bias-free MLP as an equinox module.
+    """A trained (or pruned) net as an equinox module (any layout: plain, bias, skip).
 
     Drop it into other JAX code: it is a pytree whose leaves are the edge
     arrays; `__call__` maps one example `(n_in,)` to its prediction `(n_out,)`
@@ -180,12 +190,12 @@ class SparseMLP(eqx.Module):
     edges: Edges
     hidden_activation: str = eqx.field(static=True)
     output_activation: str = eqx.field(static=True)
+    bias: bool | None = eqx.field(static=True, default=None)  # known bias flag (needed by `layers` with skip edges)
 
     @property
     def layers(self) -> tuple[int, ...]:
-        from .structure import bias_flags  # (no import cycle at module load)
-
-        return (self.edges[0].shape[1] - bias_flags(self.edges)[0],) + tuple(w.shape[0] for w in self.edges)
+        """Widths of ordinary nodes `(n_0, ..., n_L)` (see `layout.layout_of`)."""
+        return layout_of(self.edges, bias=self.bias).widths
 
     def logits(self, x: Float[Array, " n_in"]) -> Float[Array, " n_out"]:
         """The raw output for one example (before the output activation)."""

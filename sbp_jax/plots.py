@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .structure import bias_flags, live_nodes, masks  # noqa: E402
+from .layout import layout_of  # noqa: E402
+from .structure import live_nodes, masks  # noqa: E402
 
 
 def _band(ax, x, runs, label, color):
@@ -45,17 +46,22 @@ def dynamics(history, history_every: int, total_edges: int, title: str, phases=N
     return fig
 
 
-def graph(edges, eps: float, title: str):
+def graph(edges, eps: float, title: str, bias: bool | None = None):
     """The learned graph: nodes by layer; active edges drawn with width ∝ |w|
     (blue > 0, red < 0), pruned edges as faint dotted lines; nodes off every
     active input→output path drawn hollow. Bias nodes (constant 1, see
-    `network.py`) are drawn as squares labelled "1" below their layer."""
+    `network.py`) are drawn as squares labelled "1" below their layer; skip
+    edges (layers more than one apart) as arcs. `bias`: the net's bias flag
+    (needed with skip edges, see `layout.layout_of`)."""
     edges = [np.asarray(w) for w in edges]
     m = [np.asarray(a) for a in masks(edges, eps)]
-    flags = bias_flags(edges)
-    live = [np.asarray(v) for v in live_nodes(tuple(m))]
-    widths = [edges[0].shape[1] - flags[0]] + [w.shape[0] for w in edges]
+    lay = layout_of(edges, bias=bias)
+    live = [np.asarray(v) for v in live_nodes(tuple(m), lay.bias)]
+    widths = list(lay.widths)
+    flags = [lay.bias] * lay.n_layers
     ext = [n + (l < len(flags) and flags[l]) for l, n in enumerate(widths)]  # with the bias node
+    src = [[(k, j) for k, _, n in lay.blocks(l) for j in range(n)] + ([(l, widths[l])] if lay.bias else [])
+           for l in range(lay.n_layers)]  # (layer, node) of each column of edges[l]
     pos = [[(l, (n - 1) / 2 - i) if i < n else (l, (n - 1) / 2 - n - 0.3) for i in range(e)]
            for l, (n, e) in enumerate(zip(widths, ext))]
     wmax = max(float(np.abs(w).max()) if w.size else 0.0 for w in edges) or 1.0
@@ -63,12 +69,17 @@ def graph(edges, eps: float, title: str):
     for l, (w, mk) in enumerate(zip(edges, m)):
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
-                (x0, y0), (x1, y1) = pos[l][j], pos[l + 1][i]
+                k, jj = src[l][j]
+                (x0, y0), (x1, y1) = pos[k][jj], pos[l + 1][i]
+                xs, ys = [x0, x1], [y0, y1]
+                if l + 1 - k > 1:  # a skip edge: a shallow arc so it does not run through the layers between
+                    t = np.linspace(0, 1, 20)
+                    xs, ys = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + 0.35 * (l + 1 - k) * np.sin(np.pi * t)
                 if mk[i, j]:
-                    ax.plot([x0, x1], [y0, y1], color="C0" if w[i, j] > 0 else "C3",
+                    ax.plot(xs, ys, color="C0" if w[i, j] > 0 else "C3",
                             lw=0.5 + 4 * abs(w[i, j]) / wmax, alpha=0.9, zorder=1)
                 else:
-                    ax.plot([x0, x1], [y0, y1], color="0.8", lw=0.5, ls=":", zorder=0)
+                    ax.plot(xs, ys, color="0.8", lw=0.5, ls=":", zorder=0)
     for l, layer in enumerate(pos):
         for i, (x, y) in enumerate(layer):
             is_bias = i >= widths[l]
@@ -204,18 +215,29 @@ def architectures(archs, lams, *, title: str = "", top: int = 12):
 # --- topology statistics and threshold sensitivity (issue 6) ---------------
 
 
-def _draw_adjacency(ax, adjacency, inputs, outputs, title: str, layers=None):
-    """Draw one canonical graph (adjacency arrays in {−1, 0, 1} or {0, 1})."""
-    adjacency = [np.asarray(a) for a in adjacency]
-    widths = [adjacency[0].shape[1]] + [a.shape[0] for a in adjacency] if adjacency else [0]
-    pos = [[(l, (n - 1) / 2 - i) for i in range(n)] for l, n in enumerate(widths)]
-    for l, a in enumerate(adjacency):
+def _draw_adjacency(ax, form, title: str):
+    """Draw one canonical graph (`topology.CanonicalGraph`; edges in {−1, 0, 1}
+    or {0, 1}); bias nodes as squares "1" below their layer, skip edges as arcs."""
+    lay = form.layout
+    widths = list(lay.widths)
+    pos = [[(l, (n - 1) / 2 - i) for i in range(n)] + ([(l, (n - 1) / 2 - n - 0.3)] if lay.bias and l < lay.n_layers else [])
+           for l, n in enumerate(widths)]
+    for l, a in enumerate(form.arrays()):
+        src = [(k, j) for k, _, n in lay.blocks(l) for j in range(n)] + ([(l, widths[l])] if lay.bias else [])
         for i, j in zip(*np.nonzero(a)):
-            (x0, y0), (x1, y1) = pos[l][j], pos[l + 1][i]
-            ax.plot([x0, x1], [y0, y1], color="C3" if a[i, j] < 0 else "C0", lw=1.5, zorder=1)
-    labels = [[f"x{k}" for k in inputs]] + [[""] * n for n in widths[1:-1]] + [[f"y{k}" for k in outputs]]
+            k, jj = src[j]
+            (x0, y0), (x1, y1) = pos[k][jj], pos[l + 1][i]
+            t = np.linspace(0, 1, 20)
+            bend = 0.35 * (l - k) * np.sin(np.pi * t)  # 0 between neighbouring layers
+            ax.plot(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + bend, color="C3" if a[i, j] < 0 else "C0", lw=1.5,
+                    zorder=1)
+    labels = [[f"x{k}" for k in form.inputs]] + [[""] * n for n in widths[1:-1]] + [[f"y{k}" for k in form.outputs]]
     for l, layer in enumerate(pos):
         for i, (x, y) in enumerate(layer):
+            if i >= widths[l]:  # the bias node
+                ax.scatter([x], [y], s=160, zorder=2, edgecolors="k", facecolors="#f2c14e", marker="s")
+                ax.text(x, y, "1", ha="center", va="center", fontsize=6, zorder=3)
+                continue
             ax.scatter([x], [y], s=160, zorder=2, edgecolors="k", facecolors="0.3" if 0 < l < len(pos) - 1 else "white")
             if labels[l][i]:
                 ax.text(x, y, labels[l][i], ha="center", va="center", fontsize=6, zorder=3)
@@ -240,8 +262,7 @@ def top_graphs(counts, n_runs: int, title: str, top: int = 6):
         ax.axis("off")
     for ax, (form, c) in zip(axes.ravel(), shown):
         ax.axis("on")
-        _draw_adjacency(ax, form.arrays(), form.inputs, form.outputs,
-                        f"{c}/{n_runs} runs ({100 * c / n_runs:.0f} %)\n{list(form.widths)}, {form.n_edges} edges")
+        _draw_adjacency(ax, form, f"{c}/{n_runs} runs ({100 * c / n_runs:.0f} %)\n{list(form.widths)}, {form.n_edges} edges")
     fig.suptitle(f"{title}: {len(counts)} distinct graph(s)")
     fig.tight_layout()
     return fig
@@ -253,7 +274,8 @@ def edge_survival(aligned_survival, title: str):
     fig, axes = plt.subplots(1, L, figsize=(3.2 * L + 1, 3), squeeze=False)
     for l, (ax, s) in enumerate(zip(axes[0], aligned_survival)):
         im = ax.imshow(np.asarray(s), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set(title=f"layer {l} → {l + 1}", xlabel=f"from (layer {l})", ylabel=f"to (layer {l + 1})")
+        ax.set(title=f"edges into layer {l + 1}", xlabel="from (source node, layer by layer; bias last)",
+               ylabel=f"to (layer {l + 1})")
         for (i, j), v in np.ndenumerate(np.asarray(s)):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w" if v < 0.5 else "k")
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="fraction of runs")

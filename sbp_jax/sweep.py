@@ -133,7 +133,7 @@ def evaluate_one(static: TrainConfig, data, res: TrainResult, hyper: Hyper) -> R
         train=ev(res.edges, x, y),
         test=ev(res.edges, xt, yt),
         pruned_test=ev(masked(res.edges, hyper.eps), xt, yt),
-        structure=analyse(res.edges, hyper.eps),
+        structure=analyse(res.edges, hyper.eps, static.bias),
     )
 
 

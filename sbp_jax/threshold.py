@@ -30,7 +30,8 @@ class Sensitivity(NamedTuple):
     live_hidden: Int[Array, " n_eps"]  # live hidden nodes
 
 
-def sensitivity(edges: Edges, x, y, eps, *, loss: str, hidden_activation: str) -> Sensitivity:
+def sensitivity(edges: Edges, x, y, eps, *, loss: str, hidden_activation: str,
+                bias: bool | None = None) -> Sensitivity:
     """Metrics and structure of `edges` masked at each ε of `eps`, in one `vmap`.
 
     Args:
@@ -38,6 +39,7 @@ def sensitivity(edges: Edges, x, y, eps, *, loss: str, hidden_activation: str) -
       x, y: data to evaluate on (as for `metrics.evaluate`).
       eps: thresholds, any 1-D array of finite values >= 0.
       loss, hidden_activation: the config's.
+      bias: the config's bias flag (needed with skip edges, see `layout.layout_of`).
     Returns:
       `Sensitivity` with one entry per ε.
     """
@@ -47,7 +49,7 @@ def sensitivity(edges: Edges, x, y, eps, *, loss: str, hidden_activation: str) -
     edges = tuple(jnp.asarray(w, jnp.float32) for w in edges)
 
     def one(e):
-        s = analyse(edges, e)
+        s = analyse(edges, e, bias)
         m = evaluate(masked(edges, e), x, y, loss=loss, hidden_activation=hidden_activation)
         return m, jnp.sum(s.active_per_layer), jnp.sum(s.effective_per_layer), jnp.sum(s.live_per_layer[1:-1])
 

@@ -26,6 +26,12 @@ a hidden unit's bias edge is part of its initial colour, and each layer's
 adjacency carries the bias edges as a last column (only effective ones, i.e.
 into live nodes); `CanonicalGraph.bias` says so and `widths` count ordinary
 nodes only.
+
+Skip connections (`TrainConfig.skip`): colour refinement runs over every
+edge of the DAG (a unit's in- and out-neighbours may lie several layers
+away), and each layer's adjacency row lists the unit's edges from all
+earlier layers (blocks in layer order, `layout.Layout.blocks`), each block
+in its layer's canonical order.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .structure import bias_flags, live_nodes, masks
+from .layout import Layout, layout_of
+from .structure import live_nodes, masks
 
 MAX_TIE_PERMUTATIONS = 40320  # 8!
 
@@ -52,6 +59,7 @@ class CanonicalGraph(NamedTuple):
     adjacency: tuple[tuple[tuple[int, ...], ...], ...]  # per layer `(n_out, n_in)` in {0, 1} (or {-1, 0, 1})
     exact: bool  # False if the tie-breaking search was cut short
     bias: bool = False  # adjacency rows end with the bias node's edge (one extra column per layer)
+    skip: bool = False  # adjacency rows hold the edges from every earlier layer (see the module docstring)
 
     @property
     def n_edges(self) -> int:
@@ -62,39 +70,42 @@ class CanonicalGraph(NamedTuple):
         """A short stable hash of the form (12 hex digits)."""
         return hashlib.sha1(repr((self.widths, self.inputs, self.outputs, self.adjacency)).encode()).hexdigest()[:12]
 
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.widths, self.bias, self.skip)
+
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """Adjacency as int8 arrays `(widths[l+1], widths[l])`."""
-        return tuple(np.asarray(a, np.int8).reshape(self.widths[l + 1], self.widths[l] + self.bias)
-                     for l, a in enumerate(self.adjacency))
+        """Adjacency as int8 arrays, `layout.shape(l)` (`(widths[l+1], widths[l] [+ 1])` without skip edges)."""
+        return tuple(np.asarray(a, np.int8).reshape(self.layout.shape(l)) for l, a in enumerate(self.adjacency))
 
     def to_dict(self) -> dict:
         return {"key": self.key, "widths": list(self.widths), "inputs": list(self.inputs),
                 "outputs": list(self.outputs), "n_edges": self.n_edges,
                 "adjacency": [[list(r) for r in a] for a in self.adjacency], "exact": self.exact,
-                **({"bias": True} if self.bias else {})}
+                **({"bias": True} if self.bias else {}), **({"skip": True} if self.skip else {})}
 
 
-def _live_adjacency(edges, eps, signed: bool):
-    """Adjacency restricted to live ordinary nodes; `keep[l]` = kept node
-    indices; `badj[l]` = the bias node's edges into the kept nodes of layer
-    l+1 (None without bias)."""
+def _live_adjacency(edges, eps, signed: bool, bias: bool | None):
+    """Adjacency restricted to live ordinary nodes: `adj[l]` maps each source
+    layer k of `edges[l]` to its block `(kept of layer l+1, kept of layer k)`;
+    `keep[l]` = kept node indices; `badj[l]` = the bias node's edges into the
+    kept nodes of layer l+1 (None without bias); and the full net's layout."""
     m = [np.asarray(a) for a in masks(tuple(np.asarray(w) for w in edges), eps)]
-    flags = bias_flags(m)
-    live = [np.asarray(v) for v in live_nodes(tuple(m))]
-    widths = [m[0].shape[1] - flags[0]] + [mk.shape[0] for mk in m]
-    keep = [np.flatnonzero(v[:n]) for v, n in zip(live, widths)]
+    lay = layout_of(m, bias=bias)
+    live = [np.asarray(v) for v in live_nodes(tuple(m), lay.bias)]
+    keep = [np.flatnonzero(v[:n]) for v, n in zip(live, lay.widths)]
     adj, badj = [], []
     for l, (w, mk) in enumerate(zip(edges, m)):
         a = mk.astype(np.int8) * (np.sign(np.asarray(w)).astype(np.int8) if signed else 1)
-        adj.append(a[:, :widths[l]][np.ix_(keep[l + 1], keep[l])])
-        badj.append(a[keep[l + 1], widths[l]] if flags[l] else None)
-    return adj, keep, badj
+        adj.append({k: a[:, s:s + n][np.ix_(keep[l + 1], keep[k])] for k, s, n in lay.blocks(l)})
+        badj.append(a[keep[l + 1], -1] if lay.bias else None)
+    return adj, keep, badj, lay
 
 
-def _refine(adj: list[np.ndarray], badj=None) -> list[np.ndarray]:
+def _refine(adj: list[dict], badj=None) -> list[np.ndarray]:
     """Stable colour-refinement colours (ints, canonical across isomorphic graphs) per layer."""
     L = len(adj)
-    widths = [adj[0].shape[1]] + [a.shape[0] for a in adj]
+    widths = [adj[0][0].shape[1]] + [next(iter(a.values())).shape[0] for a in adj]
     badj = badj if badj is not None else [None] * L
     b_in = lambda l, j: int(badj[l - 1][j]) if l > 0 and badj[l - 1] is not None else 0
     # initial colours: inputs/outputs by index (they are labelled), hidden by layer and bias edge
@@ -106,8 +117,10 @@ def _refine(adj: list[np.ndarray], badj=None) -> list[np.ndarray]:
         for l, n in enumerate(widths):
             layer = []
             for j in range(n):
-                ins = tuple(sorted((int(ranks[l - 1][k]), int(adj[l - 1][j, k])) for k in range(widths[l - 1]) if adj[l - 1][j, k])) if l > 0 else ()
-                outs = tuple(sorted((int(ranks[l + 1][k]), int(adj[l][k, j])) for k in range(widths[l + 1]) if adj[l][k, j])) if l < L else ()
+                ins = tuple(sorted((int(ranks[s][k]), int(a[j, k])) for s, a in adj[l - 1].items()
+                                   for k in range(widths[s]) if a[j, k])) if l > 0 else ()
+                outs = tuple(sorted((int(ranks[t + 1][k]), int(adj[t][l][k, j])) for t in range(l, L) if l in adj[t]
+                                    for k in range(widths[t + 1]) if adj[t][l][k, j]))
                 layer.append((int(ranks[l][j]), ins, outs))
             sig.append(layer)
         new = _rank(sig)
@@ -126,18 +139,18 @@ def _rank(per_layer: list[list]) -> list[np.ndarray]:
     return [np.array([idx[(l, repr(v))] for v in layer], np.int64) for l, layer in enumerate(per_layer)]
 
 
-def canonical_form(edges, eps: float, *, signed: bool = False) -> CanonicalGraph:
+def canonical_form(edges, eps: float, *, signed: bool = False, bias: bool | None = None) -> CanonicalGraph:
     """The canonical form of the graph of `edges` at threshold ε (see the module docstring).
 
     Args:
       edges: one net's edges (tuple of `(n_{l+1}, n_l)` arrays).
       eps: activity threshold.
       signed: keep the sign of each active edge as part of the graph.
+      bias: the net's bias flag (needed with skip edges, see `layout.layout_of`).
     Returns:
       a `CanonicalGraph`; equal for hidden-unit-permuted copies of one net.
     """
-    adj, keep, badj = _live_adjacency(edges, eps, signed)
-    bias = badj[0] is not None
+    adj, keep, badj, lay = _live_adjacency(edges, eps, signed, bias)
     L = len(adj)
     ranks = _refine(adj, badj)
     orders, tie_groups = [], []
@@ -150,12 +163,13 @@ def canonical_form(edges, eps: float, *, signed: bool = False) -> CanonicalGraph
     exact = n_perm <= MAX_TIE_PERMUTATIONS
 
     def encode(hidden_orders):
-        perm = [list(range(adj[0].shape[1]))] + hidden_orders + [list(range(adj[-1].shape[0]))]
+        perm = [list(range(len(keep[0])))] + hidden_orders + [list(range(len(keep[-1])))]
         blocks = []
-        for l, a in enumerate(adj):
-            a = a[np.ix_(perm[l + 1], perm[l])]
-            if bias:
-                a = np.concatenate([a, np.asarray(badj[l], np.int8)[perm[l + 1]][:, None]], axis=1)
+        for l, parts in enumerate(adj):
+            a = [b[np.ix_(perm[l + 1], perm[k])] for k, b in parts.items()]
+            if lay.bias:
+                a.append(np.asarray(badj[l], np.int8)[perm[l + 1]][:, None])
+            a = np.concatenate(a, axis=1)
             blocks.append(tuple(tuple(int(v) for v in row) for row in a))
         return tuple(blocks)
 
@@ -172,16 +186,17 @@ def canonical_form(edges, eps: float, *, signed: bool = False) -> CanonicalGraph
 
     best = min(encode(c) for c in candidates())
     widths = (len(keep[0]),) + tuple(len(k) for k in keep[1:])
-    return CanonicalGraph(widths, tuple(int(v) for v in keep[0]), tuple(int(v) for v in keep[-1]), best, exact, bias)
+    return CanonicalGraph(widths, tuple(int(v) for v in keep[0]), tuple(int(v) for v in keep[-1]), best, exact,
+                          lay.bias, lay.skip)
 
 
-def canonical_forms(stacked_edges, eps, *, signed: bool = False) -> list[CanonicalGraph]:
+def canonical_forms(stacked_edges, eps, *, signed: bool = False, bias: bool | None = None) -> list[CanonicalGraph]:
     """Canonical forms of every run of a sweep (`stacked_edges[l]` of shape `(C, n_{l+1}, n_l)`);
     `eps` a scalar or one value per run."""
     stacked = [np.asarray(w) for w in stacked_edges]
     C = stacked[0].shape[0]
     eps = np.broadcast_to(np.asarray(eps, np.float32), (C,))
-    return [canonical_form(tuple(w[i] for w in stacked), float(eps[i]), signed=signed) for i in range(C)]
+    return [canonical_form(tuple(w[i] for w in stacked), float(eps[i]), signed=signed, bias=bias) for i in range(C)]
 
 
 class TopologyStats(NamedTuple):
@@ -201,24 +216,28 @@ def _aligned(form: CanonicalGraph, layers: Sequence[int]) -> tuple[np.ndarray, .
     index, hidden units in canonical order first, dead units last."""
     arrs = [np.abs(a) for a in form.arrays()]
     pos = [list(form.inputs)] + [list(range(w)) for w in form.widths[1:-1]] + [list(form.outputs)]
+    full_lay = Layout(tuple(layers), form.bias, form.skip)
     out = []
     for l, a in enumerate(arrs):
-        full = np.zeros((layers[l + 1], layers[l] + form.bias), np.float64)
+        full = np.zeros(full_lay.shape(l), np.float64)
+        cols = [s + p for k, s, _ in full_lay.blocks(l) for p in pos[k]] + ([full_lay.n_cols(l) - 1] if form.bias else [])
         if a.size:
-            full[np.ix_(pos[l + 1], pos[l] + ([layers[l]] if form.bias else []))] = a
+            full[np.ix_(pos[l + 1], cols)] = a
         out.append(full)
     return tuple(out)
 
 
-def topology_stats(stacked_edges, eps, layers: Sequence[int], *, signed: bool = False) -> TopologyStats:
+def topology_stats(stacked_edges, eps, layers: Sequence[int], *, signed: bool = False,
+                   bias: bool | None = None) -> TopologyStats:
     """Distinct graphs, their frequencies, per-edge survival and the consensus graph of a sweep.
 
     Args:
       stacked_edges: per layer `(C, n_{l+1}, n_l)` edges of C runs.
       eps: threshold (scalar or `(C,)`).
       layers: the full layer widths.
+      bias: the runs' bias flag (needed with skip edges).
     """
-    forms = canonical_forms(stacked_edges, eps, signed=signed)
+    forms = canonical_forms(stacked_edges, eps, signed=signed, bias=bias)
     C = len(forms)
     counts = collections.Counter(forms)
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].n_edges, kv[0].key))

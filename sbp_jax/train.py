@@ -130,7 +130,8 @@ def train_core(
       key: PRNG key for the initial edges (and, with minibatches, their order).
       hyper: λ, lr, ε as float32 scalars.
     """
-    edges = init_edges(key, static.layers, static.init, bias=static.bias, bias_init=static.bias_init)
+    edges = init_edges(key, static.layers, static.init, bias=static.bias, bias_init=static.bias_init,
+                           skip=static.skip)
     opt = make_optimizer(hyper.lam, hyper.lr, static, hyper.eps)
     base_grad_fn = jax.value_and_grad(task_loss)
 

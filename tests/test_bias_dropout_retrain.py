@@ -14,7 +14,8 @@ from sbp_jax import TrainConfig, analyse, forward, init_edges, masked, prune, ta
 from sbp_jax import finetune
 from sbp_jax.metrics import evaluate
 from sbp_jax.objective import task_loss
-from sbp_jax.structure import bias_flags, live_nodes, masks, structure_dict
+from sbp_jax.layout import Layout, layout_of
+from sbp_jax.structure import live_nodes, masks, structure_dict
 
 # The 7-edge XOR net with bias edges: h1 = relu(x1 − x2), h2 = relu(x2 − x1)
 # (4 edges, no hidden bias), logit = 4·h1 + 4·h2 − 2 (3 edges, one of them the
@@ -83,7 +84,7 @@ def test_hand_set_seven_edge_net_computes_noisy_xor():
     s = analyse(XOR7, 1e-2)
     assert s.active_per_layer.tolist() == [4, 3] and s.effective_per_layer.tolist() == [4, 3]
     assert s.live_per_layer.tolist() == [2, 2, 1] and s.live_bias_per_layer.tolist() == [0, 1]
-    d = structure_dict(s, (2, 2, 1), bias=True)
+    d = structure_dict(s, Layout((2, 2, 1), bias=True))
     assert d["active_edges"] == 7 and d["total_edges"] == 9 and d["live_bias_nodes"] == [0, 1]
 
 
@@ -92,7 +93,7 @@ def test_bias_edges_are_counted_thresholded_and_pruned_like_others():
     # unit 2 reads only the bias (live: bias nodes are sources). Output reads units 0 and 2.
     e = (jnp.array([[1.0, 0.0, 0.5], [0.0, 0.0, 0.001], [0.0, 0.0, 2.0]], jnp.float32),
          jnp.array([[1.0, 0.0, 3.0, 0.002]], jnp.float32))
-    assert bias_flags(e) == (True, True)
+    assert layout_of(e) == Layout((2, 3, 1), bias=True)
     s = analyse(e, 1e-2)
     assert s.active_per_layer.tolist() == [3, 2]
     assert s.effective_per_layer.tolist() == [3, 2]

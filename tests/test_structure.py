@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sbp_jax import analyse, forward, live_nodes, masked, masks, prune
+from sbp_jax.layout import Layout
 from sbp_jax.structure import effective_masks, structure_dict
 
 EPS = 0.1
@@ -80,7 +81,7 @@ def test_analyse_vmaps_over_runs():
 
 
 def test_structure_dict():
-    d = structure_dict(analyse(EDGES, EPS), (3, 3, 2))
+    d = structure_dict(analyse(EDGES, EPS), Layout((3, 3, 2)))
     assert d == {
         "active_edges": 6,
         "total_edges": 15,

@@ -224,3 +224,20 @@ def test_cli_xor_and_topology_with_skip_edges(tmp_path):
     assert exp["verification"]["train"]["max_abs_deviation"] < 1e-5
     assert exp["verification"]["reloaded_train"]["max_abs_deviation"] < 1e-5
     assert exp["n_edges"] <= 14 and all(g.get("skip") for g in t["summary"]["top_graphs"])
+
+
+def test_compare_variants_recognises_the_five_edge_skip_xor_net():
+    from experiments.compare_variants import assess
+
+    # −2·x1 + x2 + 3·relu(x1 − x2): corners (1,0) → 1, (0,1) → 1, (1,1) → −1, (0,0) → 0 (class 0)
+    net = (jnp.array([[1.0, -1.0]]), jnp.array([[-2.0, 1.0, 3.0]]))
+    mirror = (jnp.array([[-1.0, 1.0]]), jnp.array([[1.0, -2.0, 3.0]]))
+    stacked = tuple(jnp.stack(ws) for ws in zip(net, mirror))
+    cfg = TrainConfig(layers=(2, 1, 1), skip=True)
+    out = assess(stacked, cfg, tasks.xor(0), "accuracy")
+    assert out["effective"].tolist() == [5, 5] and out["corners"].tolist() == [1.0, 1.0]
+    assert out["found"].all()
+    # without the hidden unit the net is linear: z(1,1) = z(1,0) + z(0,1) > 0, so the corners fail
+    linear = (jnp.zeros((1, 2)), jnp.array([[1.0, 1.0, 0.0]]))
+    out = assess(tuple(w[None] for w in linear), cfg, tasks.xor(0), "accuracy")
+    assert out["corners"].tolist() == [0.75] and not out["found"].any()

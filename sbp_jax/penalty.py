@@ -126,15 +126,22 @@ class _LamRule(NamedTuple):
             start = jnp.log(jnp.maximum(base, TARGET_LAM_FLOOR))
             log_lam = jnp.log(state.lam) + self.gain * (frac - self.target_active)
             base = jnp.exp(jnp.clip(log_lam, start - TARGET_LOG_RANGE, start + TARGET_LOG_RANGE))
+        return self._per_layer(base, state.count, params), L1State(optax.safe_increment(state.count), base)
+
+    def last_lams(self, state: L1State, params) -> list:
+        """Per-leaf λ of the step that produced `state` (its base λ, the
+        schedule at step count − 1, the per-layer multipliers)."""
+        return self._per_layer(state.lam, jnp.maximum(state.count - 1, 0), params)
+
+    def _per_layer(self, base, count, params) -> list:
         lam_t = base
         if self.schedule is not None:
-            lam_t = lam_t * jnp.asarray(self.schedule(state.count), jnp.float32)
+            lam_t = lam_t * jnp.asarray(self.schedule(count), jnp.float32)
         n_leaves = len(jax.tree.leaves(params))
         scales = self.layer_lams if self.layer_lams is not None else (1.0,) * n_leaves
         if len(scales) != n_leaves:
             raise ValueError(f"layer_lams={self.layer_lams!r} is invalid: allowed one multiplier per layer ({n_leaves})")
-        lams = [lam_t if s == 1.0 else lam_t * jnp.float32(s) for s in scales]
-        return lams, L1State(optax.safe_increment(state.count), base)
+        return [lam_t if s == 1.0 else lam_t * jnp.float32(s) for s in scales]
 
 
 def _per_leaf(fn, lams, *trees):
@@ -270,6 +277,22 @@ def l1_subgradient_of(config, lam, eps) -> optax.GradientTransformation:
     """The subgradient L1 transform `config` asks for (the paper's when no option is set)."""
     rule = _rule_of(config, lam, eps)
     return add_l1_subgradient(lam) if rule.plain() else add_l1_subgradient_adaptive(rule)
+
+
+def applied_penalty(config, lam, eps, opt_state, edges) -> Float[Array, ""]:
+    """Σ_l λ_l·Σ|w_l| of `edges` with the λ the optimizer's last step used.
+
+    The paper's constant λ gives λ·Σ|w|. With a schedule, per-layer
+    multipliers or the target-sparsity controller, λ_l is what that step
+    applied to layer l (read from the `L1State` in `opt_state`), so a history
+    shows the penalty that was actually acting, not the base λ."""
+    rule = _rule_of(config, lam, eps)
+    if rule.plain():
+        return lam * l1_norm(edges)
+    (state,) = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, L1State))
+                if isinstance(s, L1State)]
+    lams = rule.last_lams(state, edges)
+    return sum(lam_l * jnp.sum(jnp.abs(w)) for lam_l, w in zip(lams, jax.tree.leaves(edges)))
 
 
 def _rule_of(config, lam, eps) -> _LamRule:

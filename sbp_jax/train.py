@@ -40,7 +40,7 @@ from .config import TrainConfig
 from .network import Edges, init_edges
 from .network import forward
 from .objective import task_loss, task_loss_from_logits
-from .penalty import l1_norm, make_optimizer
+from .penalty import applied_penalty, make_optimizer
 
 
 class Hyper(NamedTuple):
@@ -60,7 +60,7 @@ class History(NamedTuple):
 
     loss: Float[Array, " n_records"]  # task loss + λ·Σ|w|, float32
     task_loss: Float[Array, " n_records"]  # float32
-    penalty: Float[Array, " n_records"]  # λ·Σ|w|, float32
+    penalty: Float[Array, " n_records"]  # Σ_l λ_l·Σ|w_l| with the λ that epoch's (last) step applied, float32
     active_edges: Int[Array, " n_records"]  # #{|w| >= ε}, int32
 
 
@@ -182,7 +182,7 @@ def train_core(
         carry = jax.lax.fori_loop(0, k - 1, plain, carry)
         edges = carry[0]
         carry, task = step(carry)
-        penalty = hyper.lam * l1_norm(edges)
+        penalty = applied_penalty(static, hyper.lam, hyper.eps, carry[1], edges)
         record = History(task + penalty, task, penalty, count_active(edges, hyper.eps))
         return carry, record
 

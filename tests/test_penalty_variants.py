@@ -13,6 +13,7 @@ from sbp_jax import TrainConfig, sweep, train
 from sbp_jax.penalty import (
     L1State,
     add_l1_subgradient,
+    applied_penalty,
     l1_subgradient_of,
     make_optimizer,
     proximal_l1,
@@ -101,6 +102,37 @@ def test_per_layer_lam():
     u, _ = l1.update(zeros, l1.init(P), P)
     np.testing.assert_allclose(np.asarray(u[0]), 0.2 * np.sign(np.asarray(P[0])), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(u[1]), 0.05 * np.sign(np.asarray(P[1])), rtol=1e-6)
+
+
+@pytest.mark.parametrize("penalty", ["subgradient", "proximal"])
+def test_applied_penalty_uses_the_lam_of_the_last_step(penalty):
+    l1 = lambda ws: [float(jnp.sum(jnp.abs(w))) for w in ws]
+    lam, eps = jnp.float32(0.2), jnp.float32(0.01)
+    cases = [  # (config changes, expected penalty after 3 steps as a function of the state)
+        (dict(layer_lams=(1.0, 0.25)), lambda st: 0.2 * l1(P)[0] + 0.05 * l1(P)[1]),
+        (dict(lam_schedule="warmup_ramp", lam_warmup=1, lam_ramp=4), lambda st: 0.2 * 0.25 * sum(l1(P))),  # s(2)
+        (dict(target_active=0.5, target_gain=0.3), lambda st: float(st.lam) * sum(l1(P))),
+    ]
+    for changes, expect in cases:
+        cfg = TrainConfig(layers=(2, 2, 1), penalty=penalty, **changes)
+        opt = make_optimizer(lam, jnp.float32(1e-3), cfg, eps)
+        with adam_promotion():
+            _, state = _steps(opt, P, G)
+        (st,) = [s for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, L1State)) if isinstance(s, L1State)]
+        got = float(applied_penalty(cfg, lam, eps, state, P))
+        assert got == pytest.approx(expect(st), rel=1e-6), changes
+    assert float(applied_penalty(TrainConfig(), lam, eps, None, P)) == pytest.approx(0.2 * sum(l1(P)), rel=1e-6)
+
+
+def test_history_records_the_scheduled_penalty(xor_data):
+    cfg = TrainConfig(epochs=8, history_every=1, lam_schedule="warmup_ramp", lam_warmup=3, lam_ramp=2)
+    with adam_promotion():
+        h = train(cfg, xor_data.x_train, xor_data.y_train, jax.random.key(0)).history
+    pen = np.asarray(h.penalty)
+    # record t uses the schedule of step t: s = 0, 0, 0, 0, 0.5, 1, 1, 1
+    assert np.all(pen[:4] == 0) and np.all(pen[4:] > 0)
+    assert pen[4] == pytest.approx(pen[5] / 2, rel=0.05)  # the weights barely move in one step at lr 1e-3
+    np.testing.assert_allclose(np.asarray(h.loss), np.asarray(h.task_loss) + pen, rtol=1e-6)
 
 
 def test_lam_stays_traced_in_a_sweep(xor_data):

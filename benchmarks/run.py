@@ -7,13 +7,16 @@ Sections (all written to `<out>/bench_<device>.json`, plot `<out>/throughput_<de
   * machine: platform, CPU model, cores, versions, devices;
   * agreement: the peers' final edges vs sbp_jax's `train` (`benchmarks.check_peers`);
   * single_run: XOR (1000 epochs) and addition (2000 epochs), one config:
-    ours = `sbp_jax.train.train` (first call = compile + run, then the steady
-    state, median of repeats) vs the idiomatic PyTorch loop (`peers.torch_loop`);
-    both record the per-epoch history;
+    ours = `sbp_jax.fast.train_single` (first call = compile + run, then the
+    steady state, median of repeats; `sbp_jax.train.train` is timed too) vs the
+    idiomatic PyTorch loop (`peers.torch_loop`); both record the per-epoch history;
   * sweep: throughput in config-epochs/s for growing config counts, ours =
     `sbp_jax.sweep.run_grid` (history_every=0; compile excluded by a warm-up on
     the same chunk shapes) vs the batched PyTorch peer (`peers.torch_batched`,
-    warmed up on the same instance); with the ratio and memory for each.
+    warmed up on the same instance), all configs in one batch and, above 1,024
+    compiled configs, also in 1,024-config chunks (its best size on CPU; one
+    chunk timed); with the ratios and memory for each. At least 300 epochs
+    per sweep measurement (`SWEEP_MIN_EPOCHS`).
 On CPU, XLA is given one host device per core (`XLA_FLAGS`) before jax is
 imported, so `run_grid` shards the config axis over all cores.
 """
@@ -44,6 +47,7 @@ import numpy as np  # noqa: E402
 
 from sbp_jax import sweep, tasks  # noqa: E402
 from sbp_jax.config import TrainConfig  # noqa: E402
+from sbp_jax.fast import train_single  # noqa: E402
 from sbp_jax.train import train  # noqa: E402
 
 TASK_CONFIGS = {
@@ -171,23 +175,38 @@ def single_run(name: str, repeats: int, torch_device: str, epochs: int | None = 
         cfg = cfg.replace(epochs=epochs)
     d = task_data(name)
     key = jax.random.key(0)
-    t0 = time.perf_counter()
-    _block(train(cfg, d.x_train, d.y_train, key))
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
+
+    def timed_calls(fn):
         t0 = time.perf_counter()
-        _block(train(cfg, d.x_train, d.y_train, key))
-        times.append(time.perf_counter() - t0)
+        _block(fn(cfg, d.x_train, d.y_train, key))
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            _block(fn(cfg, d.x_train, d.y_train, key))
+            times.append(time.perf_counter() - t0)
+        return first, times
+
+    # ours = the single-run fast kernel (a public call; `train` dispatches to it for these configs
+    # once sbp_jax.train routes fast_path_ok configs there); `train` itself is timed too.
+    first, times = timed_calls(train_single)
     steady = statistics.median(times)
+    t_first, t_times = timed_calls(train)
+    same = all(bool(np.array_equal(np.asarray(a), np.asarray(b))) for a, b in zip(
+        jax.tree.leaves(train(cfg, d.x_train, d.y_train, key)), jax.tree.leaves(train_single(cfg, d.x_train, d.y_train, key))))
     out = {
         "epochs": cfg.epochs,
         "layers": list(cfg.layers),
+        "ours_call": "sbp_jax.fast.train_single(config, x, y, key)",
         "ours_first_call_s": first,
         "ours_compile_s": max(first - steady, 0.0),
         "ours_steady_s": steady,
         "ours_steady_min_s": min(times),
         "ours_repeats": repeats,
+        "train_first_call_s": t_first,
+        "train_steady_s": statistics.median(t_times),
+        "train_steady_min_s": min(t_times),
+        "train_is_train_single": same,
     }
     try:
         from benchmarks.peers import torch_loop
@@ -212,6 +231,7 @@ def single_run(name: str, repeats: int, torch_device: str, epochs: int | None = 
         out["torch_loop_s" if hist else "torch_loop_nohistory_s"] = min(ts)
     torch.set_num_threads(threads)
     out["ratio_torch_loop_over_ours_steady"] = out["torch_loop_s"] / steady
+    out["ratio_torch_loop_over_train_steady"] = out["torch_loop_s"] / out["train_steady_s"]
     return out
 
 
@@ -224,12 +244,15 @@ def make_sweep_grid(cfg: TrainConfig, n: int) -> sweep.Grid:
     return sweep.make_grid(cfg, seeds=n)
 
 
+SWEEP_MIN_EPOCHS = 300  # long enough that per-call and per-step overheads are amortised on both sides
+
+
 def sweep_epochs(name: str, n: int, mode: str) -> int:
     if mode == "quick":
         return 20
     full = TASK_CONFIGS[name].epochs
     work = {"xor": 2e6, "addition": 5e5}[name]  # config-epochs per measurement (time budget)
-    return int(min(full, max(50, round(work / n / 50) * 50)))
+    return int(min(full, max(SWEEP_MIN_EPOCHS, round(work / n / 50) * 50)))
 
 
 def ours_sweep(name: str, n: int, epochs: int, chunk: int | None):
@@ -290,6 +313,21 @@ def peer_sweep(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict)
     return {"warmup_s": warm}, timed
 
 
+PEER_CHUNK = 1024  # the batched peer's best size on CPU (see README); bigger grids spill its activations
+
+
+def peer_chunked(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict, repeats: int) -> dict:
+    """The batched peer run as n / PEER_CHUNK sequential chunks of PEER_CHUNK configs (what a user
+    would do for a big grid): one chunk is timed (every chunk has the same shapes and work) and the
+    rate is that chunk's; `seconds_extrapolated` = chunk time × number of chunks."""
+    info, timed = peer_sweep(name, PEER_CHUNK, epochs, torch_device, peer_kw)
+    times = [timed() for _ in range(repeats)]
+    n_chunks = -(-n // PEER_CHUNK)
+    return dict(info, chunk=PEER_CHUNK, chunks=n_chunks, chunk_seconds=min(times),
+                seconds_extrapolated=min(times) * n_chunks,
+                config_epochs_per_s=n * epochs / (min(times) * n_chunks))
+
+
 def measure(setup, n: int, epochs: int, repeats: int, mem: Memory) -> dict:
     mem.reset()
     info, timed = setup()
@@ -333,6 +371,10 @@ def plot(results: dict, path: str) -> None:
         if all("peer" in r for r in recs):
             ax.loglog(xs, [r["peer"]["config_epochs_per_s"] for r in recs], "s--", color=colors[rec_task],
                       alpha=0.7, label=f"torch batched {rec_task}")
+        ch = [r for r in recs if "peer_chunked" in r]
+        if ch:
+            ax.loglog([r["configs"] for r in ch], [r["peer_chunked"]["config_epochs_per_s"] for r in ch], "^:",
+                      color=colors[rec_task], alpha=0.7, label=f"torch batched {rec_task}, 1k chunks")
     m = results["machine"]
     ax.set_xlabel("configs in the sweep")
     ax.set_ylabel("config-epochs / s")
@@ -439,6 +481,12 @@ def main(argv=None) -> dict:
                 rec["ratio_ours_over_peer"] = rec["ours"]["config_epochs_per_s"] / rec["peer"]["config_epochs_per_s"]
                 msg += (f", torch {rec['peer']['config_epochs_per_s']:.3g} config-epochs/s "
                         f"-> ratio {rec['ratio_ours_over_peer']:.2f}x")
+                if n > PEER_CHUNK and rec["peer"]["variant"]["compile"]:
+                    rec["peer_chunked"] = peer_chunked(name, n, epochs, torch_device, peer_kw_for(n), reps)
+                    best = max(rec["peer"]["config_epochs_per_s"], rec["peer_chunked"]["config_epochs_per_s"])
+                    rec["ratio_ours_over_peer_best"] = rec["ours"]["config_epochs_per_s"] / best
+                    msg += (f"; torch in {PEER_CHUNK}-config chunks {rec['peer_chunked']['config_epochs_per_s']:.3g}"
+                            f" -> ratio vs best {rec['ratio_ours_over_peer_best']:.2f}x")
             print(msg + f"  (rss ours {rec['ours']['memory']['peak_rss_mib']:.0f} MiB"
                   + (f", torch {rec['peer']['memory']['peak_rss_mib']:.0f} MiB)" if have_torch else ")"), flush=True)
             results["sweep"].append(rec)

@@ -1,4 +1,4 @@
-"""A fast sweep kernel: C small nets trained at once, configs on the LAST axis.
+"""Fast kernels: C small nets trained at once, configs on the LAST axis (sweeps), and one net (`train_single`).
 
 `sweep.run_grid` by default vmaps `train.train_core` (one run, `jax.grad` +
 optax) over the configs of a chunk. For the paper's plain setting (full batch,
@@ -20,7 +20,14 @@ L1 subgradient + Adam, relu/identity hidden units, bce/mse, small layers)
   `_output_bound`), so `diverged_at` and the weights are unchanged by this.
 
 The results agree with `train_core` to float32 rounding (not bitwise: the
-order of some floating-point operations differs). `fast_path_ok` says whether
+order of some floating-point operations differs).
+
+`train_single` is the same method for ONE config (what `train.train` returns):
+samples on the last axis, the edges and Adam moments as flat vectors, all
+gradients and the task loss from one reduction over the samples, so an epoch
+is ~15 small XLA kernels instead of the generic path's ~30 (2x faster on XOR,
+see benchmarks/README.md). Deterministic run to run; another `unroll` is
+another compiled program (float32 rounding apart). `fast_path_ok` says whether
 a config is one this kernel implements exactly; any other setting, including
 fields added to `TrainConfig` later, falls back to the generic path.
 """
@@ -254,3 +261,109 @@ def train_chunk_cl(static: TrainConfig, x: Array, y: Array, seeds: Array, hyper:
         carry = jax.lax.fori_loop(0, static.epochs - static.n_records * k, plain, carry)
         history = History(*(jnp.moveaxis(h, 0, -1) for h in history))
     return TrainResult(tuple(jnp.moveaxis(w, -1, 0) for w in carry[0]), history, carry[4])
+
+
+# Epochs per loop iteration of `train_single` (lax.scan / fori_loop unroll): 2 measured ~10 % faster
+# than 1 on XOR and no slower than 4 (2-core CPU).
+SINGLE_UNROLL = 2
+
+
+def _single_task_and_grads(edges, xt, yt, loss: str, act: str):
+    """Task loss and gradient of ONE net, samples on the last axis: `xt`
+    `(n_in, S)`, `yt` `(n_out, S)`, edges `(n_out, n_in)`. Returns
+    `sums / n`: the gradient of every edge (layers flattened in order) and
+    last the task loss, from one reduction over the samples of a
+    `(n_edges + 1, S)` array, so an epoch is a handful of XLA kernels."""
+    L = len(edges)
+    n = xt.shape[1] * yt.shape[0]
+    hs, zs = [xt], []
+    for l, w in enumerate(edges):
+        z = sum(w[:, j:j + 1] * hs[l][j:j + 1, :] for j in range(w.shape[1]))
+        zs.append(z)
+        if l < L - 1:
+            hs.append(jnp.maximum(z, 0.0) if act == "relu" else z)
+    out = zs[-1]
+    if loss == "bce":
+        delta = jax.nn.sigmoid(out) - yt
+        per = jax.nn.softplus(out) - yt * out
+    elif loss == "mse":
+        delta = 2.0 * (out - yt)
+        per = jnp.square(out - yt)
+    else:
+        raise NotImplementedError(loss)
+    rows = [None] * L
+    for l in range(L - 1, -1, -1):
+        rows[l] = (delta[:, None, :] * hs[l][None, :, :]).reshape(-1, xt.shape[1])
+        if l > 0:
+            w = edges[l]
+            back = sum(w[i:i + 1, :].T * delta[i:i + 1, :] for i in range(w.shape[0]))
+            delta = jnp.where(zs[l - 1] > 0, back, 0.0) if act == "relu" else back
+    return jnp.sum(jnp.concatenate(rows + [per]), axis=-1) / n
+
+
+def _train_single_core(static: TrainConfig, x, y, key, hyper: Hyper, unroll: int) -> TrainResult:
+    """`train_core` for one config on the fast path: samples-last, the parameters
+    and Adam moments as flat `(n_edges,)` vectors, the task loss every epoch."""
+    shapes = [(b, a) for a, b in zip(static.layers[:-1], static.layers[1:])]
+    sizes = [a * b for a, b in shapes]
+    offs = [sum(sizes[:l]) for l in range(len(sizes))]
+    unflat = lambda p: tuple(p[o:o + m].reshape(sh) for o, m, sh in zip(offs, sizes, shapes))
+    p0 = jnp.concatenate([w.reshape(-1) for w in init_edges(key, static.layers, static.init)])
+    xt, yt = x.T, y.T
+    lam, lr, eps = hyper
+    P = p0.shape[0]
+
+    def step(carry):
+        p, m, v, epoch, diverged_at = carry
+        sums = _single_task_and_grads(unflat(p), xt, yt, static.loss, static.hidden_activation)
+        task = sums[P]
+        tf = (epoch + 1).astype(jnp.float32)
+        p, m, v = _adam_l1(p, sums[:P], m, v, tf, lam, lr)
+        diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
+        return (p, m, v, epoch + 1, diverged_at), task
+
+    def plain(_, carry):
+        return step(carry)[0]
+
+    def block(carry, _):
+        carry = jax.lax.fori_loop(0, k - 1, plain, carry)
+        p = carry[0]
+        carry, task = step(carry)
+        # penalty and active count of the weights the step started from; the
+        # total loss is task + penalty, added after the loop (same float32 sum)
+        penalty = lam * jnp.sum(jnp.abs(p))
+        active = jnp.sum(jnp.abs(p) >= eps, dtype=jnp.int32)
+        return carry, (jnp.stack([task, penalty]), active)
+
+    zeros = jnp.zeros_like(p0)
+    carry = (p0, zeros, zeros, jnp.int32(0), jnp.int32(-1))
+    k = static.history_every
+    if k == 0:
+        carry = jax.lax.fori_loop(0, static.epochs, plain, carry, unroll=unroll)
+        empty = jnp.zeros((0,), jnp.float32)
+        history = History(empty, empty, empty, jnp.zeros((0,), jnp.int32))
+    else:
+        carry, (tp, active) = jax.lax.scan(block, carry, length=static.n_records, unroll=unroll)
+        carry = jax.lax.fori_loop(0, static.epochs - static.n_records * k, plain, carry)
+        history = History(tp[:, 0] + tp[:, 1], tp[:, 0], tp[:, 1], active)
+    return TrainResult(unflat(carry[0]), history, carry[4])
+
+
+_train_single_jit = jax.jit(_train_single_core, static_argnums=(0, 5))
+
+
+def train_single(config: TrainConfig, x, y, key, *, unroll: int | None = None) -> TrainResult:
+    """`train.train(config, x, y, key)` for a config the fast kernel supports
+    (`fast_path_ok`), through the configs-last kernel with one config and the
+    fused per-epoch gradient (`_task_and_grads_fused`): the same `TrainResult`
+    (edges `(n_out, n_in)`, history `(n_records,)`, scalar `diverged_at`), equal
+    to the generic path to float32 rounding, deterministic run to run."""
+    from .train import check_data, hyper_of
+
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config={config!r} is invalid: allowed a TrainConfig")
+    static = config.static_part()
+    if not fast_path_ok(static):
+        raise ValueError("train_single: config not supported by the fast kernel (see fast_path_ok); use train.train")
+    x, y = check_data(config, x, y)
+    return _train_single_jit(static, x, y, key, hyper_of(config), SINGLE_UNROLL if unroll is None else unroll)

@@ -11,6 +11,7 @@ from conftest import adam_promotion, assert_tree_bitwise_equal
 from sbp_jax import TrainConfig, make_grid, run_grid, tasks
 from sbp_jax.fast import fast_path_ok
 from sbp_jax.sweep import Grid, _inputs, chunk_program, default_mesh, select
+from sbp_jax.train import train_core
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +175,75 @@ def test_output_bound_bounds_the_outputs():
         zmax = np.max(np.abs(np.stack([np.asarray(o) for o in out])), axis=(0, 1))
         bound = np.asarray(_output_bound(edges, jnp.max(jnp.abs(x), axis=0)))
         assert np.all(zmax <= bound * (1 + 1e-5))
+
+
+# ---------------------------------------------------------------- single runs (fast.train_single)
+
+_train_core_jit = jax.jit(train_core, static_argnums=0)
+
+
+def _generic_single(cfg, x, y, key):
+    """One run through the generic `train_core` (what `train` runs off the fast path)."""
+    from sbp_jax.train import check_data, hyper_of
+
+    x, y = check_data(cfg, x, y)
+    return _train_core_jit(cfg.static_part(), x, y, key, hyper_of(cfg))
+
+
+SINGLE_CASES = [
+    TrainConfig(layers=(2, 4, 1), loss="bce", lam=1e-2, lr=5e-3, epochs=200, history_every=1),
+    TrainConfig(layers=(2, 8, 1), loss="mse", lam=1e-1, lr=5e-3, epochs=200, history_every=50),
+    TrainConfig(layers=(2, 4, 3, 1), loss="bce", hidden_activation="identity", epochs=100, history_every=7),
+    TrainConfig(layers=(2, 4, 1), loss="bce", lam=0.0, epochs=100, history_every=0, init="uniform"),
+]
+
+
+@pytest.mark.parametrize("cfg", SINGLE_CASES, ids=["xor", "addition_h50", "deep_identity_h7", "xor_h0_uniform"])
+def test_train_single_matches_train(cfg):
+    from sbp_jax.fast import train_single
+
+    d = _data(cfg)
+    key = jax.random.key(3)
+    gen = jax.tree.map(np.asarray, _generic_single(cfg, d.x_train, d.y_train, key))
+    fast = jax.tree.map(np.asarray, train_single(cfg, d.x_train, d.y_train, key))
+    assert jax.tree.structure(gen) == jax.tree.structure(fast)
+    for a, b in zip(jax.tree.leaves(gen), jax.tree.leaves(fast)):
+        assert a.shape == b.shape and a.dtype == b.dtype
+    assert fast.history.loss.shape == (cfg.n_records,)
+    assert int(fast.diverged_at) == int(gen.diverged_at) == -1
+    for a, b in zip(gen.edges, fast.edges):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(fast.history.active_edges, gen.history.active_edges)
+    for a, b in zip(gen.history[:3], fast.history[:3]):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_train_single_is_deterministic_and_flags_divergence():
+    from sbp_jax.fast import train_single
+
+    d = tasks.xor(data_seed=0)
+    cfg = XOR.replace(epochs=60, history_every=1)
+    a = train_single(cfg, d.x_train, d.y_train, jax.random.key(0))
+    b = train_single(cfg, d.x_train, d.y_train, jax.random.key(0))
+    assert_tree_bitwise_equal(a, b)
+    # another loop unroll is another compiled program: float32 rounding apart, not bitwise
+    c = train_single(cfg, d.x_train, d.y_train, jax.random.key(0), unroll=3)
+    for u, v in zip(a.edges, c.edges):
+        np.testing.assert_allclose(np.asarray(v), np.asarray(u), rtol=0, atol=1e-6)
+    for loss, data in (("bce", d), ("mse", tasks.addition())):
+        bad = cfg.replace(loss=loss, lr=1e20, layers=(2, 8, 1))
+        gen = _generic_single(bad, data.x_train, data.y_train, jax.random.key(1))
+        fast = train_single(bad, data.x_train, data.y_train, jax.random.key(1))
+        assert int(fast.diverged_at) == int(gen.diverged_at) >= 0
+
+
+def test_train_single_validates():
+    from sbp_jax.fast import train_single
+
+    d = tasks.xor(data_seed=0)
+    with pytest.raises(TypeError):
+        train_single({"layers": (2, 4, 1)}, d.x_train, d.y_train, jax.random.key(0))
+    with pytest.raises(ValueError, match="fast_path_ok"):
+        train_single(XOR.replace(dropout=0.1), d.x_train, d.y_train, jax.random.key(0))
+    with pytest.raises(ValueError):
+        train_single(XOR, d.x_train[:, :1], d.y_train, jax.random.key(0))

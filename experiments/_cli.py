@@ -50,9 +50,11 @@ def parser(prog: str, description: str, defaults: TrainConfig) -> argparse.Argum
     p.add_argument("--lam-warmup", type=int, default=defaults.lam_warmup, help="warmup_ramp: steps with λ=0")
     p.add_argument("--lam-ramp", type=int, default=defaults.lam_ramp, help="warmup_ramp: steps of the linear ramp to λ")
     p.add_argument("--target-active", type=float, default=defaults.target_active,
-                   help="fraction of active edges a controller steers λ to (e.g. 0.3)")
+                   help="fraction of active edges a controller steers λ to (e.g. 0.3; replaces --lam): λ = the "
+                        "(1 − target) quantile of |task gradient| times an integral correction")
     p.add_argument("--target-gain", type=float, default=defaults.target_gain,
-                   help="controller gain: log λ moves by gain·(active fraction − target) per step")
+                   help="controller integral gain: log λ's correction moves by gain·(active fraction − target) "
+                        "per step (clipped to ±2)")
     p.add_argument("--bias", action="store_true", default=defaults.bias,
                    help="bias as an edge: a constant-1 node per non-output layer whose edges are penalised and pruned")
     p.add_argument("--bias-init", default=defaults.bias_init, help="initial bias edges: zeros or same (like the other edges)")

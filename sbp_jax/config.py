@@ -93,10 +93,12 @@ class TrainConfig:
         s = 0 for `lam_warmup` optimizer steps, then linear to 1 over
         `lam_ramp` steps (steps = epochs with full batch).
       lam_warmup, lam_ramp: the schedule's step counts (>= 0).
-      target_active: None or a fraction in (0, 1]: a controller adjusts λ
-        every step, λ ← λ·exp(target_gain·(active fraction at ε − target)),
-        starting from λ (or 1e-4 when λ = 0).
-      target_gain: the controller's gain (> 0).
+      target_active: None or a fraction in (0, 1]: a controller sets λ every
+        step to reach that fraction of active edges (it replaces `lam`):
+        λ = q·e^I, q the (1 − target) quantile of the task gradient's |g|
+        over all edges, I += target_gain·(active fraction at ε − target),
+        clipped to ±2 (see `penalty.make_optimizer_from`).
+      target_gain: the controller's integral gain (> 0).
       bias: False (the paper: no biases) or True: every non-output layer gets
         a constant-1 node whose out-edges are ordinary edges (penalised,
         thresholded, pruned, counted): `edges[l]` is `(n_{l+1}, n_l + 1)`,

@@ -70,15 +70,16 @@ def make_optimizer(lam, lr, config=None, eps=None) -> optax.GradientTransformati
 # ---------------------------------------------------------------------------
 
 from .config import LAM_SCHEDULES, PENALTIES  # noqa: E402  (validated in TrainConfig)
-TARGET_LAM_FLOOR = 1e-4  # controller start when λ = 0 (multiplicative control needs λ > 0)
-TARGET_LOG_RANGE = 10.0  # controller λ stays within λ_start · e^{±10}
+TARGET_GRAD_FLOOR = 1e-8  # the controller's gradient quantile is floored here (all-zero gradients)
+TARGET_LOG_RANGE = 2.0  # the controller's integral term I stays in [−2, 2] (λ within e^±2 of the quantile)
 
 
 class L1State(NamedTuple):
     """State of an L1 transform with a schedule or a target-sparsity controller."""
 
     count: Int[Array, ""]  # optimizer steps taken so far, int32
-    lam: Float[Array, ""]  # base λ used by the last step (controller: its current λ), float32
+    lam: Float[Array, ""]  # base λ used by the last step (controller: the λ it chose), float32
+    integral: Float[Array, ""]  # controller: its integral term I (0 without a controller), float32
 
 
 def warmup_ramp(warmup: int, ramp: int) -> optax.Schedule:
@@ -110,23 +111,27 @@ class _LamRule(NamedTuple):
         return self.layer_lams is None and self.schedule is None and self.target_active is None
 
     def init(self) -> L1State:
-        lam = jnp.asarray(self.lam, jnp.float32)
-        if self.target_active is not None:
-            lam = jnp.maximum(lam, TARGET_LAM_FLOOR)
-        return L1State(jnp.zeros([], jnp.int32), lam)
+        zero = jnp.zeros([], jnp.float32)
+        return L1State(jnp.zeros([], jnp.int32), jnp.asarray(self.lam, jnp.float32), zero)
 
-    def step(self, state: L1State, params) -> tuple[list, L1State]:
-        """Per-leaf λ for this step and the next state."""
-        base = jnp.asarray(self.lam, jnp.float32)
+    def step(self, state: L1State, params, grads) -> tuple[list, L1State]:
+        """Per-leaf λ for this step and the next state (`grads`: the task gradient)."""
+        base, integral = jnp.asarray(self.lam, jnp.float32), state.integral
         if self.target_active is not None:
-            leaves = jax.tree.leaves(params)
-            n = sum(w.size for w in leaves)
-            active = sum(jnp.sum(jnp.abs(w) >= self.eps, dtype=jnp.int32) for w in leaves)
-            frac = active.astype(jnp.float32) / n
-            start = jnp.log(jnp.maximum(base, TARGET_LAM_FLOOR))
-            log_lam = jnp.log(state.lam) + self.gain * (frac - self.target_active)
-            base = jnp.exp(jnp.clip(log_lam, start - TARGET_LOG_RANGE, start + TARGET_LOG_RANGE))
-        return self._per_layer(base, state.count, params), L1State(optax.safe_increment(state.count), base)
+            base, integral = self._control(state, params, grads)
+        lams = self._per_layer(base, state.count, params)
+        return lams, L1State(optax.safe_increment(state.count), base, integral)
+
+    def _control(self, state: L1State, params, grads):
+        """The target-sparsity controller: λ = q·e^I (see `make_optimizer_from`)."""
+        g = jnp.concatenate([jnp.abs(v).ravel() for v in jax.tree.leaves(grads)])
+        q = jnp.maximum(jnp.quantile(g, 1.0 - self.target_active), TARGET_GRAD_FLOOR)
+        leaves = jax.tree.leaves(params)
+        active = sum(jnp.sum(jnp.abs(w) >= self.eps, dtype=jnp.int32) for w in leaves)
+        frac = active.astype(jnp.float32) / sum(w.size for w in leaves)
+        integral = jnp.clip(state.integral + self.gain * (frac - self.target_active), -TARGET_LOG_RANGE,
+                            TARGET_LOG_RANGE)
+        return q * jnp.exp(integral), integral
 
     def last_lams(self, state: L1State, params) -> list:
         """Per-leaf λ of the step that produced `state` (its base λ, the
@@ -162,7 +167,7 @@ def add_l1_subgradient_adaptive(rule: _LamRule) -> optax.GradientTransformation:
     def update_fn(updates, state, params):
         if params is None:
             raise ValueError("add_l1_subgradient needs params: call update(g, state, params)")
-        lams, state = rule.step(state, params)
+        lams, state = rule.step(state, params, updates)
         updates = _per_leaf(lambda lam, g, w: g + lam.astype(g.dtype) * jnp.sign(w), lams, updates, params)
         return updates, state
 
@@ -227,8 +232,8 @@ def proximal_l1(
     def update_fn(updates, state, params):
         if params is None:
             raise ValueError("proximal_l1 needs params: call update(g, state, params)")
+        lams, l1_state = rule.step(state.l1, params, updates)  # `updates` is still the task gradient here
         updates, inner_state = inner.update(updates, state.inner, params)
-        lams, l1_state = rule.step(state.l1, params)
         lr_ = jnp.asarray(lr, jnp.float32)
         if preconditioned:
             nu = optax.tree_utils.tree_get(inner_state, "nu")
@@ -260,9 +265,13 @@ def make_optimizer_from(config, lam, lr, eps) -> optax.GradientTransformation:
       the one swept scalar).
     * `lam_schedule='warmup_ramp'`: λ·s(t), s = 0 for `lam_warmup` steps, then
       linear to 1 over `lam_ramp` steps.
-    * `target_active`: λ is held in the optimizer state, starts at the given λ
-      (or 1e-4 if 0) and is multiplied by exp(gain·(active fraction at ε −
-      target)) every step.
+    * `target_active`: a target-sparsity controller replaces λ (the
+      configured λ is not used): every step λ = q·e^I, q the (1 − target)
+      quantile of the task gradient's |g| over all edges (an edge with
+      |g| < λ is driven to zero, so about (1 − target) of the edges are pushed
+      at once: no lag, no wind-up), and an integral term I += gain·(active
+      fraction at ε − target), clipped to ±2, corrects what the quantile
+      alone misses. The λ applied is kept in the state (`L1State.lam`).
     """
     rule = _rule_of(config, lam, eps)
     penalty = getattr(config, "penalty", "subgradient")

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SMALL, adam_promotion, assert_tree_bitwise_equal
 from sbp_jax import TrainConfig, analyse, forward, init_edges, masked, prune, tasks, train
-from sbp_jax import finetune
+from sbp_jax import finetune, sweep
 from sbp_jax.metrics import evaluate
 from sbp_jax.objective import task_loss
 from sbp_jax.layout import Layout, layout_of
@@ -299,3 +299,14 @@ def test_compare_variants_assess_recognises_the_minimal_xor_graph():
     assert out["effective"].tolist() == [7, 8] and out["found"].tolist() == [True, False]
     assert out["near"].tolist() == [True, True]
     assert np.all(out["robust"] < out["test"])  # removing any edge of the minimal net hurts
+
+
+def test_one_layer_net_with_bias_counts_its_bias_node_separately_in_sweeps(xor_data):
+    # shapes alone cannot tell (2 inputs + bias) from 3 inputs: the sweep passes the config's flag
+    cfg = TrainConfig(layers=(2, 1), bias=True, bias_init="same", epochs=5, history_every=0)
+    with adam_promotion():
+        out = sweep.run_grid(cfg, (xor_data.x_train, xor_data.y_train, xor_data.x_test, xor_data.y_test),
+                             sweep.make_grid(cfg, seeds=2), mesh=None)
+    live = np.asarray(out.structure.live_per_layer)
+    assert live.shape == (2, 2) and np.all(live[:, 0] <= 2)
+    np.testing.assert_array_equal(np.asarray(out.structure.live_bias_per_layer), [[1], [1]])

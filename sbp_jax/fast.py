@@ -354,8 +354,8 @@ _train_single_jit = jax.jit(_train_single_core, static_argnums=(0, 5))
 
 def train_single(config: TrainConfig, x, y, key, *, unroll: int | None = None) -> TrainResult:
     """`train.train(config, x, y, key)` for a config the fast kernel supports
-    (`fast_path_ok`), through the configs-last kernel with one config and the
-    fused per-epoch gradient (`_task_and_grads_fused`): the same `TrainResult`
+    (`fast_path_ok`), through the samples-last single-run kernel
+    (`_single_task_and_grads`: one reduction per epoch): the same `TrainResult`
     (edges `(n_out, n_in)`, history `(n_records,)`, scalar `diverged_at`), equal
     to the generic path to float32 rounding, deterministic run to run."""
     from .train import check_data, hyper_of
@@ -364,6 +364,7 @@ def train_single(config: TrainConfig, x, y, key, *, unroll: int | None = None) -
         raise TypeError(f"config={config!r} is invalid: allowed a TrainConfig")
     static = config.static_part()
     if not fast_path_ok(static):
-        raise ValueError("train_single: config not supported by the fast kernel (see fast_path_ok); use train.train")
+        raise ValueError(f"config={config!r} is invalid for train_single: allowed a config fast_path_ok accepts "
+                         "(the paper's plain setting); use train.train")
     x, y = check_data(config, x, y)
     return _train_single_jit(static, x, y, key, hyper_of(config), SINGLE_UNROLL if unroll is None else unroll)

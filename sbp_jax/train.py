@@ -198,7 +198,19 @@ def train_core(
     return TrainResult(carry[0], history, carry[3])
 
 
-_train_jit = jax.jit(train_core, static_argnums=0)
+def _train_program(static: TrainConfig, x, y, key, hyper: Hyper) -> TrainResult:
+    """What `train` runs: for the paper's plain setting (`fast.fast_path_ok`) the
+    single-run fast kernel (`fast.train_single`: samples-last, flat parameters,
+    a few XLA kernels per epoch; equal to `train_core` to float32 rounding),
+    else `train_core`. The choice is static, made at trace time."""
+    from . import fast  # here, not at the top: fast.py imports this module
+
+    if fast.fast_path_ok(static):
+        return fast._train_single_core(static, x, y, key, hyper, fast.SINGLE_UNROLL)
+    return train_core(static, x, y, key, hyper)
+
+
+_train_jit = jax.jit(_train_program, static_argnums=0)
 
 
 def check_data(config: TrainConfig, x, y, name: str = "x") -> tuple[jax.Array, jax.Array]:
@@ -250,6 +262,11 @@ def train(config: TrainConfig, x, y, key: PRNGKeyArray) -> TrainResult:
     Returns:
       `TrainResult` with final edges, the history (`config.n_records` records)
       and `diverged_at`.
+
+    For the paper's plain setting (`fast.fast_path_ok`) the run goes through
+    the single-run fast kernel (`fast.train_single`, bitwise the same result);
+    it equals `train_core`'s result to float32 rounding. Anything else runs
+    `train_core`.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config={config!r} is invalid: allowed a TrainConfig")

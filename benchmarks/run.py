@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 from sbp_jax import sweep, tasks  # noqa: E402
 from sbp_jax.config import TrainConfig  # noqa: E402
-from sbp_jax.fast import train_single  # noqa: E402
+from sbp_jax.fast import fast_path_ok, train_single  # noqa: E402
 from sbp_jax.train import train  # noqa: E402
 
 TASK_CONFIGS = {
@@ -261,9 +261,11 @@ def ours_sweep(name: str, n: int, epochs: int, chunk: int | None):
     d = task_data(name)
     grid = make_sweep_grid(cfg, n)
     n_dev = len(jax.devices())
-    per_chunk = (chunk or min(sweep.DEFAULT_CHUNK, -(-n // n_dev))) * n_dev
+    cap = sweep.fast_chunk(len(d.x_train)) if fast_path_ok(cfg.static_part()) else sweep.DEFAULT_CHUNK
+    per_dev = chunk or sweep.default_chunk(n, n_dev, cap)  # what run_grid will use
+    per_chunk = per_dev * n_dev
     t0 = time.perf_counter()
-    sweep.run_grid(cfg, d, grid.take(np.arange(min(n, per_chunk))), chunk=chunk)  # compile
+    sweep.run_grid(cfg, d, grid.take(np.arange(min(n, per_chunk))), chunk=per_dev)  # compile that chunk program
     warm = time.perf_counter() - t0
 
     def timed() -> float:

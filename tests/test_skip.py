@@ -224,6 +224,11 @@ def test_cli_xor_and_topology_with_skip_edges(tmp_path):
     assert exp["verification"]["train"]["max_abs_deviation"] < 1e-5
     assert exp["verification"]["reloaded_train"]["max_abs_deviation"] < 1e-5
     assert exp["n_edges"] <= 14 and all(g.get("skip") for g in t["summary"]["top_graphs"])
+    run_cli("experiments.sweep", "--task", "xor", "--lams", "0.001,0.01", "--seeds", "2", "--epochs", "20", "--skip",
+            "--bias", "--no-progress", "--no-plots", "--out", str(tmp_path / "s"))
+    s = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert s["config"]["skip"] and len(s["records"]) == 4
+    assert all(r["total_edges"] == 19 and sum(r["active_per_layer"]) == r["active_edges"] for r in s["records"])
 
 
 def test_compare_variants_recognises_the_five_edge_skip_xor_net():

@@ -43,7 +43,7 @@ from jaxtyping import Array
 
 from .config import TrainConfig
 from .network import SMALL_LAYER_EDGES, init_edges
-from .train import History, Hyper, TrainResult
+from .train import History, Hyper, TrainResult, run_epochs
 
 B1, B2, ADAM_EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults (what penalty.make_optimizer uses)
 
@@ -226,7 +226,7 @@ def train_chunk_cl(static: TrainConfig, x: Array, y: Array, seeds: Array, hyper:
                  diverged_at)
         return carry, task
 
-    def plain(_, carry):
+    def plain(carry):
         """One epoch without the task loss; `diverged_at` by the cheap check (see `_output_bound`)."""
         edges, ms, vs, epoch, diverged_at = carry
         _, grads = _task_and_grads(edges, x, y, static.loss, static.hidden_activation, with_task=False)
@@ -242,23 +242,18 @@ def train_chunk_cl(static: TrainConfig, x: Array, y: Array, seeds: Array, hyper:
         return (tuple(a[0] for a in new), tuple(a[1] for a in new), tuple(a[2] for a in new), epoch + 1,
                 diverged_at)
 
-    def block(carry, _):
-        carry = jax.lax.fori_loop(0, k - 1, plain, carry)
-        edges = carry[0]
-        carry, task = step(carry)
+    def record(before, after, task):
+        edges = before[0]
         penalty = hyper.lam * sum(jnp.sum(jnp.abs(w), axis=(0, 1)) for w in edges)
         active = sum(jnp.sum(jnp.abs(w) >= eps3, axis=(0, 1), dtype=jnp.int32) for w in edges)
-        return carry, History(task + penalty, task, penalty, active)
+        return History(task + penalty, task, penalty, active)
 
     C = seeds.shape[0]
     carry = (edges, zeros, zeros, jnp.int32(0), jnp.full((C,), -1, jnp.int32))
-    k = static.history_every
-    if k == 0:
-        carry = jax.lax.fori_loop(0, static.epochs, plain, carry)
+    carry, history = run_epochs(step, carry, static.epochs, static.history_every, record, plain=plain)
+    if history is None:
         history = History(*(jnp.zeros((C, 0), d) for d in (jnp.float32,) * 3 + (jnp.int32,)))
     else:
-        carry, history = jax.lax.scan(block, carry, length=static.n_records)
-        carry = jax.lax.fori_loop(0, static.epochs - static.n_records * k, plain, carry)
         history = History(*(jnp.moveaxis(h, 0, -1) for h in history))
     return TrainResult(tuple(jnp.moveaxis(w, -1, 0) for w in carry[0]), history, carry[4])
 
@@ -322,29 +317,21 @@ def _train_single_core(static: TrainConfig, x, y, key, hyper: Hyper, unroll: int
         diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
         return (p, m, v, epoch + 1, diverged_at), task
 
-    def plain(_, carry):
-        return step(carry)[0]
-
-    def block(carry, _):
-        carry = jax.lax.fori_loop(0, k - 1, plain, carry)
-        p = carry[0]
-        carry, task = step(carry)
+    def record(before, after, task):
         # penalty and active count of the weights the step started from; the
         # total loss is task + penalty, added after the loop (same float32 sum)
+        p = before[0]
         penalty = lam * jnp.sum(jnp.abs(p))
-        active = jnp.sum(jnp.abs(p) >= eps, dtype=jnp.int32)
-        return carry, (jnp.stack([task, penalty]), active)
+        return jnp.stack([task, penalty]), jnp.sum(jnp.abs(p) >= eps, dtype=jnp.int32)
 
     zeros = jnp.zeros_like(p0)
     carry = (p0, zeros, zeros, jnp.int32(0), jnp.int32(-1))
-    k = static.history_every
-    if k == 0:
-        carry = jax.lax.fori_loop(0, static.epochs, plain, carry, unroll=unroll)
+    carry, records = run_epochs(step, carry, static.epochs, static.history_every, record, unroll=unroll)
+    if records is None:
         empty = jnp.zeros((0,), jnp.float32)
         history = History(empty, empty, empty, jnp.zeros((0,), jnp.int32))
     else:
-        carry, (tp, active) = jax.lax.scan(block, carry, length=static.n_records, unroll=unroll)
-        carry = jax.lax.fori_loop(0, static.epochs - static.n_records * k, plain, carry)
+        tp, active = records
         history = History(tp[:, 0] + tp[:, 1], tp[:, 0], tp[:, 1], active)
     return TrainResult(unflat(carry[0]), history, carry[4])
 

@@ -114,6 +114,37 @@ def count_active(edges: Edges, eps) -> Int[Array, ""]:
     return sum(jnp.sum(jnp.abs(w) >= eps, dtype=jnp.int32) for w in edges)
 
 
+def run_epochs(step, carry, epochs: int, every: int, record, *, plain=None, unroll: int | None = None):
+    """Run `epochs` epochs, recording the history every `every` epochs (all training loops use this).
+
+    Args:
+      step: `carry -> (carry, task)`, one epoch that also returns its task loss.
+      carry: the loop state.
+      epochs, every: number of epochs; record every `every` epochs (0 = never).
+      record: `(before, after, task) -> record pytree` for epoch (t+1)·every − 1 (0-based): `before`
+        the carry the epoch started from, `after` the one its step returned. Records are stacked on
+        a leading axis by `lax.scan`.
+      plain: `carry -> carry` for the epochs that record nothing (default: `step` without its task).
+      unroll: unroll factor of the outer loop (the records' scan, or the loop over all epochs).
+    Returns:
+      `(carry, records)`; records is None when `every == 0`.
+    """
+    plain = plain if plain is not None else (lambda c: step(c)[0])
+    body = lambda _, c: plain(c)
+    kw = {} if unroll is None else {"unroll": unroll}
+    if every == 0:
+        return jax.lax.fori_loop(0, epochs, body, carry, **kw), None
+
+    def block(c, _):
+        c = jax.lax.fori_loop(0, every - 1, body, c)
+        after, task = step(c)
+        return after, record(c, after, task)
+
+    n = epochs // every
+    carry, records = jax.lax.scan(block, carry, length=n, **kw)
+    return jax.lax.fori_loop(0, epochs - n * every, body, carry), records
+
+
 def train_core(
     static: TrainConfig,
     x: Float[Array, "n n_in"],
@@ -175,26 +206,16 @@ def train_core(
         diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
         return (edges, opt_state, epoch + 1, diverged_at), task
 
-    def plain(_, carry):
-        return step(carry)[0]
-
-    def block(carry, _):
-        carry = jax.lax.fori_loop(0, k - 1, plain, carry)
-        edges = carry[0]
-        carry, task = step(carry)
-        penalty = applied_penalty(static, hyper.lam, hyper.eps, carry[1], edges)
-        record = History(task + penalty, task, penalty, count_active(edges, hyper.eps))
-        return carry, record
+    def record(before, after, task):
+        edges = before[0]
+        penalty = applied_penalty(static, hyper.lam, hyper.eps, after[1], edges)
+        return History(task + penalty, task, penalty, count_active(edges, hyper.eps))
 
     carry = (edges, opt.init(edges), jnp.int32(0), jnp.int32(-1))
-    k = static.history_every
-    if k == 0:
-        carry = jax.lax.fori_loop(0, static.epochs, plain, carry)
+    carry, history = run_epochs(step, carry, static.epochs, static.history_every, record)
+    if history is None:
         empty = jnp.zeros((0,), jnp.float32)
         history = History(empty, empty, empty, jnp.zeros((0,), jnp.int32))
-    else:
-        carry, history = jax.lax.scan(block, carry, length=static.n_records)
-        carry = jax.lax.fori_loop(0, static.epochs - static.n_records * k, plain, carry)
     return TrainResult(carry[0], history, carry[3])
 
 

@@ -13,7 +13,7 @@ from sbp_jax.config import TrainConfig
 from sbp_jax.fast import fast_path_ok
 from sbp_jax.layout import Layout, layout_of
 from sbp_jax.network import SMALL_LAYER_EDGES, SparseMLP, forward, init_edges
-from sbp_jax.structure import analyse, live_nodes, masked, masks, prune, structure_dict
+from sbp_jax.structure import analyse, effective_masks, live_nodes, masked, masks, prune, structure_dict
 from sbp_jax.train import train
 
 from conftest import adam_promotion
@@ -246,3 +246,67 @@ def test_compare_variants_recognises_the_five_edge_skip_xor_net():
     linear = (jnp.zeros((1, 2)), jnp.array([[1.0, 1.0, 0.0]]))
     out = assess(tuple(w[None] for w in linear), cfg, tasks.xor(0), "accuracy")
     assert out["corners"].tolist() == [0.75] and not out["found"].any()
+
+
+# --- structure of random sparse DAGs against path enumeration -----------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+DAG_LAYERS = [(2, 3, 1), (1, 2, 2, 1), (3, 2, 2, 2), (2, 1, 3, 1, 2)]
+
+
+def _brute_force_dag(ms, lay: Layout):
+    """Enumerate every input→output path of the DAG (any layer jumps the layout allows); a node is
+    live when some path of active edges passes through it, an edge effective when one uses it."""
+    L = lay.n_layers
+    live = [np.zeros(n, bool) for n in lay.widths]
+    eff = [np.zeros(m.shape, bool) for m in ms]
+
+    def walk(path):  # path: [(layer, node), ...] ending at an output
+        layer, node = path[-1]
+        if layer == L:
+            for k, j in path:
+                live[k][j] = True
+            for (k, j), (t, i) in zip(path, path[1:]):
+                start = dict((kk, s) for kk, s, _ in lay.blocks(t - 1))[k]
+                eff[t - 1][i, start + j] = True
+            return
+        for t in range(layer, L):  # edges[t] feeds layer t+1; it reads layer `layer` when skip or t == layer
+            blocks = dict((kk, s) for kk, s, _ in lay.blocks(t))
+            if layer not in blocks:
+                continue
+            for i in np.flatnonzero(ms[t][:, blocks[layer] + node]):
+                walk(path + [(t + 1, int(i))])
+
+    for j in range(lay.widths[0]):
+        walk([(0, j)])
+    return live, eff
+
+
+@st.composite
+def _sparse_dags(draw):
+    layers = draw(st.sampled_from(DAG_LAYERS))
+    lay = Layout(layers, False, True)
+    vals = [0.0, 0.05, -0.05, 0.3, -0.8]
+    edges = tuple(np.array(draw(st.lists(st.sampled_from(vals), min_size=r * c, max_size=r * c)), np.float32).reshape(r, c)
+                  for r, c in map(lay.shape, range(lay.n_layers)))
+    return edges, lay
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(_sparse_dags())
+def test_dag_structure_matches_path_enumeration(net):
+    edges, lay = net
+    ms = [np.abs(w) >= 0.1 for w in edges]
+    live, eff = _brute_force_dag(ms, lay)
+    jm = tuple(jnp.asarray(m) for m in ms)
+    for got, want in zip(live_nodes(jm, bias=False), live):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    for got, want in zip(effective_masks(jm, bias=False), eff):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    x = np.random.default_rng(0).uniform(size=(5, lay.widths[0])).astype(np.float32)
+    p = prune(tuple(jnp.asarray(w) for w in edges), 0.1, bias=False)
+    np.testing.assert_allclose(np.asarray(forward(p, jnp.asarray(x[:, live[0]]))),
+                               _reference(masked(tuple(jnp.asarray(w) for w in edges), 0.1), x, False)[:, live[-1]],
+                               rtol=1e-5, atol=1e-6)

@@ -24,6 +24,9 @@ Minimal structures (proofs and definitions in the README (section "Beyond the pa
     effective edges and 100 % accuracy on the noisy training set.
   * XOR with skip edges (no bias): 5 edges, −2·x1 + x2 + 3·relu(x1 − x2) (or
     its mirror); "found" = 5 effective edges and the four bare corners right.
+  * XOR with skip and bias edges: 6 edges (numerical check:
+    `docs/beyond/check_xor_minimum.py --skip`); "found" = 6 effective edges and
+    100 % accuracy on the noisy training set.
   * a + b: 3 edges, relu(a + b) (with or without bias); with skip edges 2,
     the direct edges a → y and b → y; "found" = that many effective edges
     and test R² >= 0.99.
@@ -62,6 +65,7 @@ def _rows(base: TrainConfig, task: str) -> list[tuple[str, dict]]:
         ("+bias", {"bias": True}),
         *extra,
         ("+skip", {"skip": True}),
+        ("+bias +skip", {"bias": True, "skip": True}),
         ("proximal L1", {"penalty": "proximal"}),
         (f"adaptive λ (warmup {warm} + ramp {ramp})", {"lam_schedule": "warmup_ramp", "lam_warmup": warm, "lam_ramp": ramp}),
         (f"structural dropout p={DROPOUT:g}", {"dropout": DROPOUT}),
@@ -120,12 +124,10 @@ def assess(edges, cfg: TrainConfig, data, metric: str) -> dict:
 
 def minimal_structure(cfg: TrainConfig, per_run: dict) -> tuple[int, np.ndarray]:
     """(fewest effective edges that can solve the task, per-run accuracy condition) for `cfg`'s net
-    family (see the module docstring; skip + bias is not covered)."""
-    if cfg.bias and cfg.skip:
-        raise ValueError("bias=True with skip=True is invalid here: no minimal structure is established for it")
+    family (see the module docstring)."""
     if cfg.loss == "bce":
         if cfg.bias:
-            return 7, per_run["train"] == 1.0
+            return (6 if cfg.skip else 7), per_run["train"] == 1.0
         return (5 if cfg.skip else 6), per_run["corners"] == 1.0
     return (2 if cfg.skip else 3), per_run["test"] >= 0.99
 
@@ -210,7 +212,8 @@ def markdown(results: list[dict], command: str) -> str:
     out = ["# Variants of structure-aware backprop on XOR and a + b", "", f"Command: `{command}`", "",
            "Minimal structure: XOR without bias 6 effective edges with the four bare corners right; XOR with "
            "bias 7 effective edges with 100 % on the noisy training set; XOR with skip edges 5 effective edges "
-           "with the four bare corners right; a + b 3 effective edges (2 with skip edges) with test "
+           "with the four bare corners right, with skip and bias edges 6 with 100 % on the noisy training set; "
+           "a + b 3 effective edges (2 with skip edges) with test "
            "R² ≥ 0.99. 'condition met' counts runs meeting the accuracy condition at any size.", ""]
     for t in results:
         c = t["config"]

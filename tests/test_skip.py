@@ -310,3 +310,13 @@ def test_dag_structure_matches_path_enumeration(net):
     np.testing.assert_allclose(np.asarray(forward(p, jnp.asarray(x[:, live[0]]))),
                                _reference(masked(tuple(jnp.asarray(w) for w in edges), 0.1), x, False)[:, live[-1]],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_minimal_structure_sizes_per_net_family():
+    from experiments.compare_variants import minimal_structure
+
+    ok = {"train": np.array([1.0]), "corners": np.array([1.0]), "test": np.array([0.995])}
+    sizes = {(b, s): minimal_structure(TrainConfig(bias=b, skip=s), ok)[0] for b in (False, True) for s in (False, True)}
+    assert sizes == {(False, False): 6, (True, False): 7, (False, True): 5, (True, True): 6}
+    add = TrainConfig(layers=(2, 8, 1), loss="mse")
+    assert [minimal_structure(add.replace(skip=s), ok)[0] for s in (False, True)] == [3, 2]

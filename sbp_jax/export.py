@@ -87,7 +87,7 @@ def compact(edges, eps: float, hidden_activation: str, output_activation: str,
         for l in range(1, L):
             dead = ~np.asarray(fwd[l][: n[l]])
             for t in range(l, L):  # the layers node (l, j) feeds: l+1 only, or all later ones with skip edges
-                start = {k: s for k, s, _ in lay.blocks(t)}.get(l)
+                start = lay.start(t, l)
                 if start is None:
                     continue
                 for j in np.flatnonzero(dead):
@@ -121,24 +121,16 @@ def verify(g: CompactGraph, edges, eps: float, x) -> Verification:
     return Verification(float(jnp.max(jnp.abs(full - mine))) if x.shape[0] else 0.0, int(x.shape[0]))
 
 
-def _source(lay: Layout, l: int, col: int) -> tuple[int, int | str]:
-    """(source layer, index in it or 'bias') of column `col` of `edges[l]`."""
-    for k, start, n in lay.blocks(l):
-        if start <= col < start + n:
-            return k, col - start
-    return l, "bias"
-
-
 def to_json(g: CompactGraph, *, meta: dict | None = None) -> dict:
     """A JSON-ready dict: layers, node provenance, edges with weights, activations."""
     edge_list = []
     lay = g.layout
     for l, w in enumerate(g.edges):
         for i, j in zip(*np.nonzero(w)):
-            k, src = _source(lay, l, int(j))
-            orig = g.nodes[k][lay.widths[k]] if src == "bias" else g.nodes[k][src]
-            edge_list.append({"layer": l, "from_layer": k, "from": src, "to": int(i), "weight": float(w[i, j]),
-                              "from_original": orig, "to_original": g.nodes[l + 1][i]})
+            k, src = lay.columns(l)[j]
+            edge_list.append({"layer": l, "from_layer": k, "from": "bias" if src == lay.widths[k] else src,
+                              "to": int(i), "weight": float(w[i, j]), "from_original": g.nodes[k][src],
+                              "to_original": g.nodes[l + 1][i]})
     return {
         "format": FORMAT,
         "layers": list(g.layers),
@@ -166,8 +158,7 @@ def from_json(d: dict | str) -> CompactGraph:
         if e["from"] == "bias":
             col = lay.n_cols(l) - 1
         else:
-            start = {k: s for k, s, _ in lay.blocks(l)}[e.get("from_layer", l)]
-            col = start + e["from"]
+            col = lay.start(l, e.get("from_layer", l)) + e["from"]
         edges[l][e["to"], col] = np.float32(e["weight"])
     return CompactGraph(tuple(edges), tuple(tuple(n) for n in d["nodes"]), d["hidden_activation"],
                         d["output_activation"], lay.bias, lay.skip)
@@ -181,7 +172,7 @@ def to_dot(g: CompactGraph, name: str = "sbp") -> str:
     wmax = max((float(np.abs(w).max()) for w in g.edges if w.size), default=1.0) or 1.0
     lay = g.layout
     widths = lay.widths
-    name_of = lambda l, k: (f"b{l}" if k == "bias" or (g.bias and l < L and k == widths[l]) else
+    name_of = lambda l, k: (f"b{l}" if g.bias and l < L and k == widths[l] else
                             ("x" if l == 0 else "y" if l == L else f"h{l}_") + str(g.nodes[l][k]))
     for l, nodes in enumerate(g.nodes):
         lines.append(f"  subgraph layer{l} {{ rank=same; " + " ".join(f'"{name_of(l, k)}";' for k in range(len(nodes))) + " }")
@@ -190,7 +181,7 @@ def to_dot(g: CompactGraph, name: str = "sbp") -> str:
     for l, w in enumerate(g.edges):
         for i, j in zip(*np.nonzero(w)):
             v = float(w[i, j])
-            lines.append(f'  "{name_of(*_source(lay, l, int(j)))}" -> "{name_of(l + 1, i)}" '
+            lines.append(f'  "{name_of(*lay.columns(l)[j])}" -> "{name_of(l + 1, i)}" '
                          f'[label="{v:.3g}", color="{"blue" if v > 0 else "red"}", penwidth={0.5 + 3 * abs(v) / wmax:.2f}];')
     lines.append("}")
     return "\n".join(lines) + "\n"

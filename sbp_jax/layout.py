@@ -48,6 +48,15 @@ class Layout(NamedTuple):
             start += self.widths[k]
         return tuple(out)
 
+    def start(self, l: int, k: int) -> int | None:
+        """First column of layer k's block in `edges[l]` (None when layer k does not feed it)."""
+        return next((s for kk, s, _ in self.blocks(l) if kk == k), None)
+
+    def columns(self, l: int) -> tuple[tuple[int, int], ...]:
+        """`(layer, node)` of every column of `edges[l]`; the bias node of layer l is node
+        `widths[l]` (one past its ordinary nodes)."""
+        return tuple((k, j) for k, _, n in self.blocks(l) for j in range(n)) + (((l, self.widths[l]),) if self.bias else ())
+
     def n_cols(self, l: int) -> int:
         """Columns of `edges[l]` (its bias column included)."""
         return sum(self.widths[k] for k in self.sources(l)) + self.bias

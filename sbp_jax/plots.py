@@ -60,8 +60,7 @@ def graph(edges, eps: float, title: str, bias: bool | None = None):
     widths = list(lay.widths)
     flags = [lay.bias] * lay.n_layers
     ext = [n + (l < len(flags) and flags[l]) for l, n in enumerate(widths)]  # with the bias node
-    src = [[(k, j) for k, _, n in lay.blocks(l) for j in range(n)] + ([(l, widths[l])] if lay.bias else [])
-           for l in range(lay.n_layers)]  # (layer, node) of each column of edges[l]
+    src = [lay.columns(l) for l in range(lay.n_layers)]  # (layer, node) of each column of edges[l]
     pos = [[(l, (n - 1) / 2 - i) if i < n else (l, (n - 1) / 2 - n - 0.3) for i in range(e)]
            for l, (n, e) in enumerate(zip(widths, ext))]
     wmax = max(float(np.abs(w).max()) if w.size else 0.0 for w in edges) or 1.0
@@ -223,7 +222,7 @@ def _draw_adjacency(ax, form, title: str):
     pos = [[(l, (n - 1) / 2 - i) for i in range(n)] + ([(l, (n - 1) / 2 - n - 0.3)] if lay.bias and l < lay.n_layers else [])
            for l, n in enumerate(widths)]
     for l, a in enumerate(form.arrays()):
-        src = [(k, j) for k, _, n in lay.blocks(l) for j in range(n)] + ([(l, widths[l])] if lay.bias else [])
+        src = lay.columns(l)
         for i, j in zip(*np.nonzero(a)):
             k, jj = src[j]
             (x0, y0), (x1, y1) = pos[k][jj], pos[l + 1][i]

@@ -252,7 +252,7 @@ def train_chunk_cl(static: TrainConfig, x: Array, y: Array, seeds: Array, hyper:
     carry = (edges, zeros, zeros, jnp.int32(0), jnp.full((C,), -1, jnp.int32))
     carry, history = run_epochs(step, carry, static.epochs, static.history_every, record, plain=plain)
     if history is None:
-        history = History(*(jnp.zeros((C, 0), d) for d in (jnp.float32,) * 3 + (jnp.int32,)))
+        history = History.empty(C)
     else:
         history = History(*(jnp.moveaxis(h, 0, -1) for h in history))
     return TrainResult(tuple(jnp.moveaxis(w, -1, 0) for w in carry[0]), history, carry[4])
@@ -328,8 +328,7 @@ def _train_single_core(static: TrainConfig, x, y, key, hyper: Hyper, unroll: int
     carry = (p0, zeros, zeros, jnp.int32(0), jnp.int32(-1))
     carry, records = run_epochs(step, carry, static.epochs, static.history_every, record, unroll=unroll)
     if records is None:
-        empty = jnp.zeros((0,), jnp.float32)
-        history = History(empty, empty, empty, jnp.zeros((0,), jnp.int32))
+        history = History.empty()
     else:
         tp, active = records
         history = History(tp[:, 0] + tp[:, 1], tp[:, 0], tp[:, 1], active)

@@ -63,6 +63,11 @@ class History(NamedTuple):
     penalty: Float[Array, " n_records"]  # Σ_l λ_l·Σ|w_l| with the λ that epoch's (last) step applied, float32
     active_edges: Int[Array, " n_records"]  # #{|w| >= ε}, int32
 
+    @classmethod
+    def empty(cls, *lead: int) -> "History":
+        """No records (`history_every = 0`), with leading axes `lead` (e.g. the configs)."""
+        return cls(*(jnp.zeros((*lead, 0), d) for d in (jnp.float32,) * 3 + (jnp.int32,)))
+
 
 class TrainResult(NamedTuple):
     edges: Edges  # final edges, `(n_{l+1}, n_l)` float32 each
@@ -213,10 +218,7 @@ def train_core(
 
     carry = (edges, opt.init(edges), jnp.int32(0), jnp.int32(-1))
     carry, history = run_epochs(step, carry, static.epochs, static.history_every, record)
-    if history is None:
-        empty = jnp.zeros((0,), jnp.float32)
-        history = History(empty, empty, empty, jnp.zeros((0,), jnp.int32))
-    return TrainResult(carry[0], history, carry[3])
+    return TrainResult(carry[0], History.empty() if history is None else history, carry[3])
 
 
 def _train_program(static: TrainConfig, x, y, key, hyper: Hyper) -> TrainResult:

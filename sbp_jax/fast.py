@@ -103,15 +103,21 @@ def _forward(edges, x, act: str):
     return hs, zs
 
 
+def _pointwise(out, y, loss: str, part: str):
+    """Per sample and output, elementwise (any layout, `y` broadcast like `out`): the
+    task loss term (`part='loss'`) or its derivative in the output pre-activation
+    (`part='delta'`), before the mean over samples and outputs."""
+    if loss == "bce":
+        return jax.nn.softplus(out) - y * out if part == "loss" else jax.nn.sigmoid(out) - y
+    if loss == "mse":
+        return jnp.square(out - y) if part == "loss" else 2.0 * (out - y)
+    raise NotImplementedError(loss)
+
+
 def _task_from_out(out, y, loss: str):
     """Mean task loss `(C,)` from the output pre-activations (a list of `(S, C)`)."""
     n = out[0].shape[0] * len(out)
-    if loss == "bce":
-        per = [jax.nn.softplus(o) - y[:, k:k + 1] * o for k, o in enumerate(out)]
-    elif loss == "mse":
-        per = [jnp.square(o - y[:, k:k + 1]) for k, o in enumerate(out)]
-    else:
-        raise NotImplementedError(loss)
+    per = [_pointwise(o, y[:, k:k + 1], loss, "loss") for k, o in enumerate(out)]
     return sum(jnp.sum(p, axis=0) for p in per) / n
 
 
@@ -128,12 +134,7 @@ def _task_and_grads(edges, x, y, loss: str, act: str, with_task: bool = True):
     n_out = edges[-1].shape[0]
     n = x.shape[0] * n_out
     out = zs[-1]
-    if loss == "bce":
-        d = [(jax.nn.sigmoid(out[k]) - y[:, k:k + 1]) / n for k in range(n_out)]
-    elif loss == "mse":
-        d = [2.0 * (out[k] - y[:, k:k + 1]) / n for k in range(n_out)]
-    else:
-        raise NotImplementedError(loss)
+    d = [_pointwise(out[k], y[:, k:k + 1], loss, "delta") / n for k in range(n_out)]
     task = _task_from_out(out, y, loss) if with_task else None
     dzs = [None] * L
     dzs[L - 1] = list(jax.lax.optimization_barrier(d))
@@ -278,14 +279,7 @@ def _single_task_and_grads(edges, xt, yt, loss: str, act: str):
         if l < L - 1:
             hs.append(jnp.maximum(z, 0.0) if act == "relu" else z)
     out = zs[-1]
-    if loss == "bce":
-        delta = jax.nn.sigmoid(out) - yt
-        per = jax.nn.softplus(out) - yt * out
-    elif loss == "mse":
-        delta = 2.0 * (out - yt)
-        per = jnp.square(out - yt)
-    else:
-        raise NotImplementedError(loss)
+    delta, per = (_pointwise(out, yt, loss, part) for part in ("delta", "loss"))
     rows = [None] * L
     for l in range(L - 1, -1, -1):
         rows[l] = (delta[:, None, :] * hs[l][None, :, :]).reshape(-1, xt.shape[1])

@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 from sbp_jax import sweep, tasks  # noqa: E402
 from sbp_jax.config import TrainConfig  # noqa: E402
-from sbp_jax.fast import fast_path_ok, train_single  # noqa: E402
+from sbp_jax.fast import train_single  # noqa: E402
 from sbp_jax.train import train  # noqa: E402
 
 TASK_CONFIGS = {
@@ -187,8 +187,8 @@ def single_run(name: str, repeats: int, torch_device: str, epochs: int | None = 
             times.append(time.perf_counter() - t0)
         return first, times
 
-    # ours = the single-run fast kernel (a public call; `train` dispatches to it for these configs
-    # once sbp_jax.train routes fast_path_ok configs there); `train` itself is timed too.
+    # ours = the single-run fast kernel (a public call; `train` runs the same program for these
+    # configs, `train_is_train_single` checks it); `train` itself is timed too.
     first, times = timed_calls(train_single)
     steady = statistics.median(times)
     t_first, t_times = timed_calls(train)
@@ -261,8 +261,7 @@ def ours_sweep(name: str, n: int, epochs: int, chunk: int | None):
     d = task_data(name)
     grid = make_sweep_grid(cfg, n)
     n_dev = len(jax.devices())
-    cap = sweep.fast_chunk(len(d.x_train)) if fast_path_ok(cfg.static_part()) else sweep.DEFAULT_CHUNK
-    per_dev = chunk or sweep.default_chunk(n, n_dev, cap)  # what run_grid will use
+    per_dev = chunk or sweep.chunk_for(cfg, len(d.x_train), n, n_dev)  # what run_grid will use
     per_chunk = per_dev * n_dev
     t0 = time.perf_counter()
     sweep.run_grid(cfg, d, grid.take(np.arange(min(n, per_chunk))), chunk=per_dev)  # compile that chunk program

@@ -219,6 +219,14 @@ def default_chunk(n: int, n_dev: int = 1, cap: int = DEFAULT_CHUNK) -> int:
     return -(-per_dev // n_chunks)
 
 
+def chunk_for(config: TrainConfig, n_samples: int, n: int, n_dev: int = 1) -> int:
+    """The configs per device per chunk `run_grid` uses by default for `n` configs of
+    `config` on `n_samples` training samples: `default_chunk` with the fast path's cap
+    (`fast_chunk`) when `fast.fast_path_ok` holds, else `DEFAULT_CHUNK`."""
+    cap = fast_chunk(n_samples) if fast_path_ok(config.static_part()) else DEFAULT_CHUNK
+    return default_chunk(n, n_dev, cap)
+
+
 def run_grid(
     config: TrainConfig,
     data,
@@ -263,8 +271,7 @@ def run_grid(
     n_dev = 1 if mesh is None else mesh.size
     n = len(grid)
     if chunk is None:
-        cap = fast_chunk(x.shape[0]) if fast_path_ok(config.static_part()) else DEFAULT_CHUNK
-        chunk = default_chunk(n, n_dev, cap)
+        chunk = chunk_for(config, x.shape[0], n, n_dev)
     check_int("chunk", chunk, 1)
     step = chunk * n_dev
     n_chunks = -(-n // step)

@@ -11,9 +11,14 @@ L1 subgradient + Adam, relu/identity hidden units, bce/mse, small layers)
 * the backward pass is written out per unit (no `jax.grad`), and the
   λ·sign(w) subgradient and Adam (optax's formulas) are applied inline;
 * every reduction is over samples or over one config's edges, never across
-  configs, and no matrix product is used (a GEMM over the config axis was
-  found not to be bitwise independent of the chunk size), so a config's
-  result does not depend on which configs share its chunk or on the chunk size;
+  configs, and the only matrix product is batched over the configs (one small
+  product per config, `_two_layer_grads`; a GEMM over the config axis is not
+  used), so a config's result does not depend on which configs share its
+  chunk (bitwise, and on 1 or 2 devices with the same chunk); across chunk
+  sizes it is equal to float32 rounding (XLA may pick other kernels for other
+  array shapes: bitwise for the sizes `tests/test_fast.py` checks, not all);
+* nets with one hidden layer and one output (the paper's) take the gradients
+  from H·K sums instead of H·K + H (`_two_layer_grads`);
 * the task loss is computed only on epochs that record history; the other
   epochs set `diverged_at` by a cheap bound on the outputs, falling back to the
   exact loss when the bound cannot rule out a non-finite one (see
@@ -126,10 +131,62 @@ def _task_only(edges, x, y, loss: str, act: str):
     return _task_from_out(_forward(edges, x, act)[1][-1], y, loss)
 
 
+# Hidden units from which a two-layer mse net takes the batched matrix product in `_two_layer_grads`
+# (measured, 2-core CPU, `run_grid` 8,192 configs x 300 epochs, config-epochs/s, per-unit sums vs
+# batched product: [2,8,1] mse 200 samples 1.1e6 vs 1.7e6, 100 samples 2.0e6 vs 2.8e6; [2,4,1] mse
+# 2.7e6 vs 2.3e6; bce [2,4,1] 6.2e6 vs 2.9e6, [2,8,1] 3.2e6 vs 2.1e6, [2,16,1] 1.6e6 vs 1.0e6).
+GEMM_MIN_HIDDEN = 8
+
+
+def _two_layer_grads(edges, x, y, loss: str, act: str, with_task: bool = True):
+    """`_task_and_grads` for nets with one hidden layer and ONE output (the
+    paper's XOR and addition nets), with half the per-sample sums. Hidden unit
+    j is h_j = m_j·z_j with z_j = Σ_k w0[j,k]·x_k and m_j = 1[z_j > 0] (relu;
+    1 for identity), so with the output delta δ (per sample) and
+    A[j,k] = Σ_s δ·m_j·x_k (H·K sums over the samples) the gradients are
+    dW0[j,k] = w1[j]·A[j,k] and dW1[j] = Σ_s δ·h_j = Σ_k w0[j,k]·A[j,k]
+    (instead of H·K + H sums). Equal to `_task_and_grads` up to float32
+    rounding. A is computed per config in either formulation (a config's
+    result does not depend on the other configs of its chunk):
+
+    * per unit: H·K reductions over the samples of `(S, C)` products;
+    * mse with >= `GEMM_MIN_HIDDEN` hidden units: one matrix product per
+      config, masks `(C, H, S)` times `δ·x` `(C, S, K)`, batched over the
+      configs. XLA recomputes the cheap mse delta inside every fusion that
+      reads it, so the per-unit form recomputes the forward pass H times;
+      the product reads δ only through the K columns of δ·x (see the
+      measurements at `GEMM_MIN_HIDDEN`). bce's delta (a sigmoid) is computed
+      once, and there the per-unit sums are faster."""
+    w0, w1 = edges  # (H, K, C), (1, H, C)
+    H, K = w0.shape[:2]
+    n = x.shape[0]
+    xc = [x[:, k:k + 1] for k in range(K)]  # (S, 1) columns, broadcast over C
+    z = [sum(_row(w0[j, k]) * xc[k] for k in range(K)) for j in range(H)]
+    h = [jnp.maximum(c, 0.0) for c in z] if act == "relu" else z
+    out = sum(_row(w1[0, j]) * h[j] for j in range(H))
+    d = _pointwise(out, y[:, 0:1], loss, "delta") / n
+    task = _task_from_out([out], y, loss) if with_task else None
+    if act != "relu":  # m_j = 1: A[j, k] = Σ_s δ·x_k for every j
+        A = jnp.broadcast_to(jnp.stack([jnp.sum(d * c, axis=0) for c in xc])[None], w0.shape)
+    elif loss == "mse" and H >= GEMM_MIN_HIDDEN:
+        masks = jnp.stack([(c > 0).astype(d.dtype) for c in z])  # (H, S, C)
+        dx = jnp.stack([d * c for c in xc], axis=-1)  # (S, C, K)
+        # one (H, S) x (S, K) product per config; this output order measured 1.15x faster than
+        # "->hkc" with two devices (XLA's layouts for the batched operands differ)
+        A = jnp.einsum("hsc,sck->chk", masks, dx, precision=jax.lax.Precision.HIGHEST).transpose(1, 2, 0)
+    else:
+        g = [jnp.where(c > 0, d, 0.0) for c in z]
+        A = jnp.stack([jnp.stack([jnp.sum(gj * c, axis=0) for c in xc]) for gj in g])  # (H, K, C)
+    return task, [w1[0][:, None, :] * A, jnp.sum(w0 * A, axis=1)[None]]
+
+
 def _task_and_grads(edges, x, y, loss: str, act: str, with_task: bool = True):
     """Mean task loss `(C,)` (None unless `with_task`) and its gradients
-    `(n_out, n_in, C)` for C nets. The gradients do not depend on `with_task`."""
+    `(n_out, n_in, C)` for C nets. The gradients do not depend on `with_task`.
+    One hidden layer and one output: `_two_layer_grads`."""
     L = len(edges)
+    if L == 2 and edges[1].shape[0] == 1:
+        return _two_layer_grads(edges, x, y, loss, act, with_task)
     hs, zs = _forward(edges, x, act)
     n_out = edges[-1].shape[0]
     n = x.shape[0] * n_out

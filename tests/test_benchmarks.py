@@ -52,3 +52,18 @@ def test_quick_run_writes_json(tmp_path):
         assert "ratio_ours_over_peer" in rec
         assert "peak_rss_mib" in rec["ours"]["memory"]
     assert (tmp_path / "throughput_cpu.png").exists()
+
+
+def test_chunked_peer_keeps_its_best_chunk_size():
+    """`peer_chunked` times one chunk of every size in PEER_CHUNKS on a fresh instance and rates the
+    whole grid by the best size (eager here, 2 epochs: shapes and bookkeeping, not speed)."""
+    from benchmarks.run import PEER_CHUNKS, peer_chunked
+
+    n, epochs = 2500, 2
+    r = peer_chunked("xor", n, epochs, "cpu", {"forward": "bmm", "backward": "manual", "compile": False}, 1)
+    assert [t["chunk"] for t in r["tried"]] == list(PEER_CHUNKS)
+    best = max(r["tried"], key=lambda t: t["config_epochs_per_s"])
+    assert r["chunk"] == best["chunk"] and r["chunk_seconds"] == best["chunk_seconds"]
+    assert r["chunks"] == -(-n // r["chunk"])
+    assert r["seconds_extrapolated"] == r["chunk_seconds"] * r["chunks"]
+    assert abs(r["config_epochs_per_s"] - n * epochs / r["seconds_extrapolated"]) < 1e-6 * r["config_epochs_per_s"]

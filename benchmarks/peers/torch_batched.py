@@ -92,6 +92,11 @@ class BatchedSBP:
         if compile:
             if backward != "manual":
                 raise ValueError("compile=True needs backward='manual'")
+            # Every instance compiles `_step_eager` again (new shapes, new tensors): after 8 of them
+            # dynamo's per-function recompile limit silently falls back to EAGER, which understated
+            # this peer in long benchmark runs. Start each compiled instance from an empty cache
+            # (earlier instances recompile if called again; the benchmark never does).
+            torch._dynamo.reset()
             self._step = torch.compile(self._step_eager, dynamic=False)
 
     def layers(self, flat: torch.Tensor | None = None) -> list[torch.Tensor]:

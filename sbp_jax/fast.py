@@ -160,10 +160,8 @@ def _two_layer_grads(edges, x, y, loss: str, act: str, with_task: bool = True):
     w0, w1 = edges  # (H, K, C), (1, H, C)
     H, K = w0.shape[:2]
     n = x.shape[0]
-    xc = [x[:, k:k + 1] for k in range(K)]  # (S, 1) columns, broadcast over C
-    z = [sum(_row(w0[j, k]) * xc[k] for k in range(K)) for j in range(H)]
-    h = [jnp.maximum(c, 0.0) for c in z] if act == "relu" else z
-    out = sum(_row(w1[0, j]) * h[j] for j in range(H))
+    hs, zs = _forward(edges, x, act)
+    xc, z, out = hs[0], zs[0], zs[1][0]  # input columns (S, 1); hidden and output pre-activations (S, C)
     d = _pointwise(out, y[:, 0:1], loss, "delta") / n
     task = _task_from_out([out], y, loss) if with_task else None
     if act != "relu":  # m_j = 1: A[j, k] = Σ_s δ·x_k for every j

@@ -1,6 +1,7 @@
 """The benchmark harness: the PyTorch peers agree with sbp_jax, and
 `python -m benchmarks.run --quick` writes a complete JSON. Timing is never asserted."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,11 +9,35 @@ import sys
 
 import pytest
 
-torch = pytest.importorskip("torch")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="torch not installed (pip install -e '.[bench]')")
 
 
+def _quick(tmp_path, *extra):
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--quick", "--out", str(tmp_path),
+                    *extra], cwd=ROOT, env=env, check=True, timeout=300)
+    return json.loads((tmp_path / "bench_cpu.json").read_text())
+
+
+def test_quick_run_without_peers_writes_our_side(tmp_path):
+    """What runs without torch (the CI machine): our single runs and sweeps, the JSON and the plot."""
+    r = _quick(tmp_path, "--no-peer")
+    assert r["mode"] == "quick" and r["agreement"]["passed"] is None
+    for task in ("xor", "addition"):
+        s = r["single_run"][task]
+        assert s["ours_compile_s"] > 0 and s["ours_steady_s"] > 0 and s["train_is_train_single"] is True
+    assert {(rec["task"], rec["configs"]) for rec in r["sweep"]} == {("xor", 1), ("xor", 64), ("addition", 1),
+                                                                      ("addition", 64)}
+    for rec in r["sweep"]:
+        assert rec["ours"]["config_epochs_per_s"] > 0 and "peer" not in rec
+        assert rec["ours"]["chunk_per_device"] >= 1 and "peak_rss_mib" in rec["ours"]["memory"]
+    assert (tmp_path / "throughput_cpu.png").exists()
+
+
+@needs_torch
 def test_peers_agree_with_sbp_jax():
     import jax
 
@@ -27,12 +52,9 @@ def test_peers_agree_with_sbp_jax():
     assert "torch_loop" in peers and any(p.startswith("torch_batched") for p in peers)
 
 
+@needs_torch
 def test_quick_run_writes_json(tmp_path):
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
-    subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--quick", "--out", str(tmp_path)],
-                   cwd=ROOT, env=env, check=True, timeout=300)
-    r = json.loads((tmp_path / "bench_cpu.json").read_text())
+    r = _quick(tmp_path)
     for key in ("command", "mode", "machine", "agreement", "single_run", "sweep", "total_seconds"):
         assert key in r, key
     assert r["mode"] == "quick"
@@ -54,6 +76,7 @@ def test_quick_run_writes_json(tmp_path):
     assert (tmp_path / "throughput_cpu.png").exists()
 
 
+@needs_torch
 def test_chunked_peer_keeps_its_best_chunk_size():
     """`peer_chunked` times one chunk of every size in PEER_CHUNKS on a fresh instance and rates the
     whole grid by the best size (eager here, 2 epochs: shapes and bookkeeping, not speed)."""

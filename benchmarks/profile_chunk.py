@@ -17,6 +17,7 @@ were chosen.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 
@@ -35,8 +36,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from benchmarks.run import TASK_CONFIGS, task_data, write_json_atomic  # noqa: E402
-from sbp_jax import fast  # noqa: E402
-from sbp_jax.train import Hyper  # noqa: E402
+from sbp_jax import engine  # noqa: E402
+from sbp_jax.kernels import select  # noqa: E402
+from sbp_jax.loop import Hyper  # noqa: E402
 
 # trace events that are not XLA kernels: the executor, Python frames, waits
 _NOT_KERNELS = ("ThunkExecutor", "Await", "PjitFunction", "$", "while", "cond", "call")
@@ -60,18 +62,21 @@ def kernel_times(trace_dir: str) -> collections.Counter:
     return total
 
 
-def profile(task: str, chunk: int, epochs: int) -> dict:
-    """Per-kernel thread time per epoch of one chunk of `chunk` configs of `task`."""
+def profile(task: str, chunk: int, epochs: int, options: dict | None = None) -> dict:
+    """Per-kernel thread time per epoch of one chunk of `chunk` configs of `task`
+    (with the `TrainConfig` fields `options` changed), through the kernel `kernels.select` picks."""
     if task not in TASK_CONFIGS:
         raise ValueError(f"task={task!r} is invalid: allowed {sorted(TASK_CONFIGS)}")
     if chunk < 1 or epochs < 1:
         raise ValueError(f"chunk={chunk}, epochs={epochs} are invalid: allowed integers >= 1")
-    cfg = TASK_CONFIGS[task].replace(epochs=epochs, history_every=0)
+    cfg = TASK_CONFIGS[task].replace(epochs=epochs, history_every=0, **(options or {}))
     static = cfg.static_part()
+    kernel = select(static, single=False).kernel
     d = task_data(task)
     args = (jnp.asarray(d.x_train), jnp.asarray(d.y_train), jnp.arange(chunk, dtype=jnp.uint32),
             Hyper(*(jnp.full((chunk,), v, jnp.float32) for v in (cfg.lam, cfg.lr, cfg.eps))))
-    compiled = jax.jit(lambda x, y, s, h: fast.train_chunk_cl(static, x, y, s, h)).lower(*args).compile()
+    run = lambda x, y, s, h: engine.train_chunk(static, x, y, jax.vmap(jax.random.key)(s), h, kernel).edges
+    compiled = jax.jit(run).lower(*args).compile()
     jax.block_until_ready(compiled(*args))
     t0 = time.perf_counter()
     jax.block_until_ready(compiled(*args))
@@ -82,7 +87,7 @@ def profile(task: str, chunk: int, epochs: int) -> dict:
         times = kernel_times(tmp)
     all_ns = sum(times.values())
     kernels = [dict(name=k, us_per_epoch=v / 1e3 / epochs, share=v / all_ns) for k, v in times.most_common()]
-    return dict(task=task, chunk=chunk, epochs=epochs, wall_us_per_epoch=wall / epochs * 1e6,
+    return dict(task=task, options=options or {}, kernel=kernel, chunk=chunk, epochs=epochs, wall_us_per_epoch=wall / epochs * 1e6,
                 kernel_us_per_epoch=all_ns / 1e3 / epochs, kernels=kernels)
 
 
@@ -92,10 +97,21 @@ def main(argv=None) -> dict:
     ap.add_argument("--chunk", type=int, default=128, help="configs in the chunk (one device)")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--top", type=int, default=15, help="kernels to print")
+    ap.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a TrainConfig field to change, e.g. --option dropout=0.1 (repeatable)")
     ap.add_argument("--json", help="also write the result here (atomically)")
     a = ap.parse_args(argv)
-    r = profile(a.task, a.chunk, a.epochs)
-    print(f"{a.task}, chunk {a.chunk}, {a.epochs} epochs: {r['wall_us_per_epoch']:.1f} us/epoch untraced; "
+    options = {}
+    for item in a.option:
+        field, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--option {item!r} is invalid: allowed FIELD=VALUE")
+        try:
+            options[field] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[field] = value
+    r = profile(a.task, a.chunk, a.epochs, options)
+    print(f"{a.task} {options or ''} ({r['kernel']}), chunk {a.chunk}, {a.epochs} epochs: {r['wall_us_per_epoch']:.1f} us/epoch untraced; "
           f"{r['kernel_us_per_epoch']:.1f} us/epoch of kernel thread time traced, {len(r['kernels'])} kernels")
     for k in r["kernels"][:a.top]:
         print(f"  {k['us_per_epoch']:8.2f} us  {100 * k['share']:5.1f} %  {k['name']}")

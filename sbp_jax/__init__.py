@@ -11,7 +11,9 @@ from .objective import objective, task_loss
 from .penalty import add_l1_subgradient, l1_norm, make_optimizer
 from .structure import Structure, analyse, live_nodes, masked, masks, prune
 from .metrics import evaluate
-from .train import History, Hyper, TrainResult, check_data, train, train_core
+from .loop import History, Hyper, TrainResult, TrainState
+from .train import check_data, train, train_core
+from .kernels import select as select_kernel
 from .sweep import Grid, RunOutputs, make_grid, run_grid
 from . import tasks
 
@@ -35,6 +37,8 @@ __all__ = [
     "History",
     "Hyper",
     "TrainResult",
+    "TrainState",
+    "select_kernel",
     "check_data",
     "train",
     "train_core",

@@ -20,6 +20,7 @@ from jaxtyping import Array, Float, Int
 
 from .network import Edges
 from .objective import task_loss
+from .penalty import adam
 from .structure import Masks
 
 
@@ -57,7 +58,7 @@ def finetune_masked(
     m = tuple(mk.astype(w.dtype) for w, mk in zip(edges, masks))
     mul = lambda a, b: jax.tree.map(jnp.multiply, a, b)
     edges = mul(edges, m)
-    opt = optax.adam(lr)
+    opt = adam(lr)
     grad_fn = jax.grad(task_loss)
 
     def step(carry, _):

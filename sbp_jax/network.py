@@ -120,57 +120,95 @@ def _draw(k, shape, n_in: int, n_out: int, scheme: str):
     raise ValueError(f"scheme={scheme!r} is invalid: allowed 'uniform', 'he_normal', 'glorot_uniform'")
 
 
-def _columns_affine(w: Float[Array, "n_out n_in"], cols: list) -> list:
-    """`w @ h` on a list of n_in columns `(n,)`, returning n_out columns; with
-    one column more in `w` than in `cols`, the last is a bias (`+ w[i, -1]`)."""
+def _columns_affine(w, cols: list) -> list:
+    """`w @ h` on a list of n_in columns, returning n_out columns; with one
+    column more in `w` than in `cols`, the last is a bias (`+ w[i, -1]`).
+
+    Columns are `(n, *B)`; `w` is `(n_out, n_in, *B)` with the same trailing
+    config axes B (none for one run, `(C,)` for C configs, configs last), so
+    `w[i, j][None]` broadcasts against a column without rank promotion."""
     k = len(cols)
-    out = [sum(w[i, j] * cols[j] for j in range(k)) for i in range(w.shape[0])]
+    out = [sum(w[i, j][None] * cols[j] for j in range(k)) for i in range(w.shape[0])]
     if w.shape[1] == k + 1:
-        out = [o + w[i, k] for i, o in enumerate(out)]
+        out = [o + w[i, k][None] for i, o in enumerate(out)]
     return out
 
 
+def _dense(h, w):
+    """`h @ w.T` for `h` `(n, n_in, *B1)` and `w` `(n_out, n_in, *B)`: `(n, n_out, *B)`.
+    B = () is one run (a matrix product); with configs last, inputs shared by
+    all configs (B1 = (1,)) make one matrix product over every config's units."""
+    if w.ndim == 2:
+        return h @ w.T
+    if h.shape[2] == 1:
+        return jnp.einsum("sj,ijc->sic", h[:, :, 0], w)
+    return jnp.einsum("sjc,ijc->sic", h, w)
+
+
+def forward_layers(edges: Edges, x, hidden_activation: str = "relu", lay: Layout | None = None):
+    """The forward pass, layer by layer: `(hs, zs)`, `hs[l]` the activations of
+    layer l (`hs[0]` the inputs) and `zs[l]` the pre-activations of layer l+1.
+
+    Each entry is a list of `(n, *B)` columns (layers with at most
+    `SMALL_LAYER_EDGES` edges, unrolled into per-unit multiply-adds) or an
+    array `(n, width, *B)` (larger layers, a matrix product). B are trailing
+    config axes: none for one run (`edges[l]` `(n_out, n_in)`, `x` `(n, n_0)`);
+    C configs at once carry them last (`edges[l]` `(n_out, n_in, C)`, `x`
+    `(n, n_0, 1)` when the configs share the data or `(n, n_0, C)`). This is
+    the one definition of the net that every training kernel runs.
+    """
+    act = _HIDDEN[hidden_activation]
+    if lay is None:
+        lay = layout_of(edges, n_in=x.shape[1])
+    n, trail = x.shape[0], x.shape[2:]
+    hs, zs = [x], []
+    for l, w in enumerate(edges):
+        srcs = [hs[k] for k in lay.sources(l)]
+        width = w.shape[1] - lay.bias
+        if 0 < w.shape[0] * w.shape[1] <= SMALL_LAYER_EDGES:
+            cols = [c for h in srcs for c in (h if isinstance(h, list) else [h[:, j] for j in range(h.shape[1])])]
+            z = _columns_affine(w, cols)
+        else:  # large layers, and empty ones (a fully pruned net)
+            parts = [as_array(h, n, trail, x.dtype) for h in srcs]
+            if len(parts) > 1:
+                tail = jnp.broadcast_shapes(*(p.shape[2:] for p in parts))
+                parts = [jnp.broadcast_to(p, (*p.shape[:2], *tail)) for p in parts]
+            inp = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=1)
+            z = _dense(inp, w[:, :width])
+            if lay.bias:
+                z = z + w[:, width][None]
+        zs.append(z)
+        if l < len(edges) - 1:
+            hs.append([act(c) for c in z] if isinstance(z, list) else act(z))
+    return hs, zs
+
+
+def as_array(z, n: int, trail=(), dtype=jnp.float32):
+    """A layer from `forward_layers` as one array `(n, width, *trail)`."""
+    if not isinstance(z, list):
+        return z
+    return jnp.stack(z, axis=1) if z else jnp.zeros((n, 0, *trail), dtype)
+
+
 def forward(
-    edges: Edges, x: Float[Array, "n n_in"], hidden_activation: str = "relu"
+    edges: Edges, x: Float[Array, "n n_in"], hidden_activation: str = "relu", lay: Layout | None = None
 ) -> Float[Array, "n n_out"]:
     """Raw network output (logits for classification, values for regression).
 
     Args:
       edges: tuple of `(n_{l+1}, n_l)` arrays, with a bias column and/or skip
         columns where the net has them (see the module docstring; the layout
-        is read from the shapes and `x`).
-      x: inputs, shape `(n_samples, n_0)`.
+        is read from the shapes and `x`, or given as `lay`). Trailing config
+        axes are allowed (see `forward_layers`).
+      x: inputs, shape `(n_samples, n_0)` (`(n_samples, n_0, 1 or C)` with
+        config axes).
       hidden_activation: σ applied after every layer but the last.
+      lay: the net's `Layout` (needed when `edges` carry config axes).
     Returns:
-      shape `(n_samples, n_L)`: the last layer's pre-activation.
+      shape `(n_samples, n_L)` (`(n_samples, n_L, C)`): the last layer's pre-activation.
     """
-    act = _HIDDEN[hidden_activation]
-    n = x.shape[0]
-    lay = layout_of(edges, n_in=x.shape[1])
-
-    def as_array(h):
-        if not isinstance(h, list):
-            return h
-        return jnp.stack(h, axis=-1) if h else jnp.zeros((n, 0), x.dtype)
-
-    # per layer: a `(n, width)` array, or a list of width `(n,)` columns for small layers
-    hs = [x]
-    for l, w in enumerate(edges):
-        srcs = [hs[k] for k in lay.sources(l)]
-        width = w.shape[1] - lay.bias
-        if 0 < w.size <= SMALL_LAYER_EDGES:
-            cols = [c for h in srcs for c in (h if isinstance(h, list) else [h[:, j] for j in range(h.shape[1])])]
-            h = _columns_affine(w, cols)
-        else:  # large layers, and empty ones (a fully pruned net)
-            inp = srcs[0] if len(srcs) == 1 and not isinstance(srcs[0], list) else \
-                jnp.concatenate([as_array(h) for h in srcs], axis=1)
-            h = inp @ w[:, :width].T
-            if lay.bias:
-                h = h + w[:, width][None, :]
-        if l < len(edges) - 1:
-            h = [act(c) for c in h] if isinstance(h, list) else act(h)
-        hs.append(h)
-    return as_array(hs[-1])
+    _, zs = forward_layers(edges, x, hidden_activation, lay)
+    return as_array(zs[-1], x.shape[0], x.shape[2:], x.dtype)
 
 
 def output_activation(z: Float[Array, "n n_out"], name: str) -> Float[Array, "n n_out"]:

@@ -1,4 +1,16 @@
-"""The paper's objective: task loss + λ·Σ|w|."""
+"""The paper's objective: task loss + λ·Σ|w|, and the task loss's output delta.
+
+The per-sample loss terms and their derivative in the output pre-activation
+(`pointwise_loss`, `output_delta`) are the one definition every training
+kernel uses: the reference path differentiates `task_loss_from_logits` with
+`jax.grad`, the hand-written gradients of `engine.py` start from
+`output_delta` (pinned against `jax.grad` in the tests).
+
+Shapes: `z` is `(n, n_out, *B)` with optional trailing config axes B (none
+for one run, `(C,)` with configs last); `y` is `(n, n_out, *B1)` floats for
+'bce' and 'mse', `(n, *B1)` integer labels for 'cross_entropy', B1 = B or
+ones (data shared by every config).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +18,48 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .config import LOSSES
 from .network import Edges, forward
 from .penalty import l1_norm
 
 
+def pointwise_loss(z, y, loss: str):
+    """Per-sample loss terms before the mean: `(n, n_out, *B)` for 'bce'
+    (softplus(z) − y·z, the stable form of the sigmoid cross-entropy) and 'mse'
+    ((z − y)²); `(n, 1, *B)` for 'cross_entropy' (−log softmax(z)[y])."""
+    if loss == "bce":
+        return jax.nn.softplus(z) - y * z
+    if loss == "mse":
+        return jnp.square(z - y)
+    if loss == "cross_entropy":
+        logp = jax.nn.log_softmax(z, axis=1)
+        return -jnp.take_along_axis(logp, y[:, None], axis=1)
+    raise ValueError(f"loss={loss!r} is invalid: allowed {', '.join(map(repr, LOSSES))}")
+
+
+def output_delta(z, y, loss: str):
+    """∂(pointwise_loss summed over outputs)/∂z, shaped like `z`:
+    σ(z) − y ('bce'), 2(z − y) ('mse'), softmax(z) − onehot(y) ('cross_entropy')."""
+    if loss == "bce":
+        return jax.nn.sigmoid(z) - y
+    if loss == "mse":
+        return 2.0 * (z - y)
+    if loss == "cross_entropy":
+        k = jnp.arange(z.shape[1]).reshape((1, -1) + (1,) * (z.ndim - 2))
+        return jax.nn.softmax(z, axis=1) - (y[:, None] == k).astype(z.dtype)
+    raise ValueError(f"loss={loss!r} is invalid: allowed {', '.join(map(repr, LOSSES))}")
+
+
 def task_loss_from_logits(z: Float[Array, "n n_out"], y: Array, loss: str) -> Float[Array, ""]:
-    """Mean task loss of raw outputs `z` against targets `y`.
+    """Mean task loss of raw outputs `z` against targets `y` (one value per
+    config: a scalar for one run, `B` with trailing config axes).
 
     * `bce`: binary cross-entropy of sigmoid(z) vs `y` in {0, 1}, shape
       `(n, n_out)`, computed stably from logits, mean over all entries.
     * `mse`: mean over all entries of (z − y)², `y` of shape `(n, n_out)`.
     * `cross_entropy`: softmax cross-entropy, `y` integer labels of shape `(n,)`.
     """
-    if loss == "bce":
-        return jnp.mean(jax.nn.softplus(z) - y * z)
-    if loss == "mse":
-        return jnp.mean(jnp.square(z - y))
-    if loss == "cross_entropy":
-        logp = jax.nn.log_softmax(z, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=-1))
-    raise ValueError(f"loss={loss!r} is invalid: allowed 'bce', 'mse', 'cross_entropy'")
+    return jnp.mean(pointwise_loss(z, y, loss), axis=(0, 1))
 
 
 def task_loss(edges: Edges, x, y, *, loss: str, hidden_activation: str) -> Float[Array, ""]:

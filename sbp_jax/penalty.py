@@ -11,8 +11,52 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float, Int
+
+
+# Adam's constants: the one place they are set (optax.adam's defaults). Every
+# kernel runs Adam through `make_optimizer`, so none writes them again.
+B1, B2, ADAM_EPS = 0.9, 0.999, 1e-8
+
+
+def _bias_correction(count) -> tuple:
+    """1/(1 − β₁ᵗ), 1/(1 − β₂ᵗ) for the step count t (float32 scalars)."""
+    t = count.astype(jnp.float32)
+    return 1 / (1 - B1**t), 1 / (1 - B2**t)
+
+
+def scale_by_adam() -> optax.GradientTransformation:
+    """`optax.scale_by_adam(B1, B2, ADAM_EPS)`, the same formulas and state
+    (`optax.ScaleByAdamState(count, mu, nu)`), with the bias correction written
+    as a multiplication by 1/(1 − βᵗ). optax divides by (1 − βᵗ), and XLA
+    rewrites that division by a broadcast scalar into a reciprocal multiply in
+    some programs and not in others (it did not under `shard_map`), which broke
+    the bitwise equality of a sweep on one and on two devices. Written out,
+    every program rounds the same way. Equal to optax's to float32 rounding
+    (tests/test_penalty.py)."""
+
+    def init_fn(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return optax.ScaleByAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree.map(jnp.zeros_like, params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        count = optax.safe_increment(state.count)
+        mu = jax.tree.map(lambda g, m: (1 - B1) * g + B1 * m, updates, state.mu)
+        nu = jax.tree.map(lambda g, v: (1 - B2) * (g * g) + B2 * v, updates, state.nu)
+        c1, c2 = _bias_correction(count)
+        updates = jax.tree.map(lambda m, v: (m * c1) / (jnp.sqrt(v * c2) + ADAM_EPS), mu, nu)
+        return updates, optax.ScaleByAdamState(count, mu, nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adam(lr) -> optax.GradientTransformation:
+    """Adam with learning rate `lr` (a float or a traced scalar): `scale_by_adam`
+    then `optax.scale_by_learning_rate`, as `optax.adam` chains them."""
+    return optax.chain(scale_by_adam(), optax.scale_by_learning_rate(lr))
 
 
 def l1_norm(edges) -> Float[Array, ""]:
@@ -56,7 +100,7 @@ def make_optimizer(lam, lr, config=None, eps=None) -> optax.GradientTransformati
     `layer_lams`, `lam_schedule`, `target_active`), the variant it asks for
     (see `make_optimizer_from`); `eps` is needed by the target controller."""
     if config is None:
-        return optax.chain(add_l1_subgradient(lam), optax.adam(lr))
+        return optax.chain(add_l1_subgradient(lam), adam(lr))
     return make_optimizer_from(config, lam, lr, eps)
 
 
@@ -72,6 +116,33 @@ def make_optimizer(lam, lr, config=None, eps=None) -> optax.GradientTransformati
 from .config import LAM_SCHEDULES, PENALTIES  # noqa: E402  (validated in TrainConfig)
 TARGET_GRAD_FLOOR = 1e-8  # the controller's gradient quantile is floored here (all-zero gradients)
 TARGET_LOG_RANGE = 2.0  # the controller's integral term I stays in [−2, 2] (λ within e^±2 of the quantile)
+
+
+COUNTING_QUANTILE_MAX = 64  # `quantile` counts instead of sorting up to this many values
+
+
+def quantile(g: Float[Array, " n"], q: float) -> Float[Array, ""]:
+    """`jnp.quantile(g, q)` (linear interpolation, NaN if any value is NaN) for a
+    static q, equal to float32 rounding (the same order statistics and weights;
+    XLA may fuse the interpolation differently). Up to `COUNTING_QUANTILE_MAX` values the order
+    statistics come from counting (v_k = the least g_i with at least k+1 values
+    <= g_i: n² comparisons, no sort; XLA:CPU sorts each short row at ~100 ns
+    per value, which made the target-sparsity controller 3x slower than the
+    rest of an XOR epoch), above it from `jnp.quantile`'s sort."""
+    n = g.shape[0]
+    if n > COUNTING_QUANTILE_MAX:
+        return jnp.quantile(g, q)
+    pos = np.float32(q) * np.float32(n - 1)  # what jnp.quantile computes, in float32
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    w_hi = np.float32(pos - np.float32(lo))
+    w_lo = np.float32(np.float32(1) - w_hi)
+    count_le = jnp.sum(g[None, :] <= g[:, None], axis=1)  # per value: how many are <= it
+
+    def order(k):
+        return jnp.min(jnp.where(count_le >= k + 1, g, jnp.inf))
+
+    v = order(lo) * w_lo + order(hi) * w_hi
+    return jnp.where(jnp.any(jnp.isnan(g)), jnp.nan, v)
 
 
 class L1State(NamedTuple):
@@ -125,7 +196,7 @@ class _LamRule(NamedTuple):
     def _control(self, state: L1State, params, grads):
         """The target-sparsity controller: λ = q·e^I (see `make_optimizer_from`)."""
         g = jnp.concatenate([jnp.abs(v).ravel() for v in jax.tree.leaves(grads)])
-        q = jnp.maximum(jnp.quantile(g, 1.0 - self.target_active), TARGET_GRAD_FLOOR)
+        q = jnp.maximum(quantile(g, 1.0 - self.target_active), TARGET_GRAD_FLOOR)
         leaves = jax.tree.leaves(params)
         active = sum(jnp.sum(jnp.abs(w) >= self.eps, dtype=jnp.int32) for w in leaves)
         frac = active.astype(jnp.float32) / sum(w.size for w in leaves)
@@ -192,7 +263,7 @@ def proximal_l1(
     lr,
     *,
     preconditioned: bool = True,
-    adam_eps: float = 1e-8,
+    adam_eps: float = ADAM_EPS,
     rule: _LamRule | None = None,
 ) -> optax.GradientTransformation:
     """Wrap `inner` (Adam) with an L1 proximal step applied after its update.
@@ -237,9 +308,8 @@ def proximal_l1(
         lr_ = jnp.asarray(lr, jnp.float32)
         if preconditioned:
             nu = optax.tree_utils.tree_get(inner_state, "nu")
-            count = optax.tree_utils.tree_get(inner_state, "count")
-            b2 = 0.999
-            nu_hat = optax.tree_utils.tree_bias_correction(nu, b2, count)
+            c2 = _bias_correction(optax.tree_utils.tree_get(inner_state, "count"))[1]
+            nu_hat = jax.tree.map(lambda v: v * c2, nu)
         else:
             nu_hat = jax.tree.map(jnp.ones_like, params)
 
@@ -276,9 +346,9 @@ def make_optimizer_from(config, lam, lr, eps) -> optax.GradientTransformation:
     rule = _rule_of(config, lam, eps)
     penalty = getattr(config, "penalty", "subgradient")
     if penalty == "subgradient":
-        return optax.chain(l1_subgradient_of(config, lam, eps), optax.adam(lr))
+        return optax.chain(l1_subgradient_of(config, lam, eps), adam(lr))
     if penalty in ("proximal", "proximal_plain"):
-        return proximal_l1(optax.adam(lr), lam, lr, preconditioned=penalty == "proximal", rule=rule)
+        return proximal_l1(adam(lr), lam, lr, preconditioned=penalty == "proximal", rule=rule)
     raise ValueError(f"penalty={penalty!r} is invalid: allowed one of {', '.join(map(repr, PENALTIES))}")
 
 

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import jax
 import numpy as np
 
 from . import io
@@ -40,7 +41,8 @@ def _values(a: np.ndarray) -> list:
     return [float(v) for v in u] if len(u) <= 32 else f"{len(u)} values in [{u.min():g}, {u.max():g}]"
 
 
-def fingerprint(static_config: dict, grid, data: Sequence, chunk_configs: int) -> dict:
+def fingerprint(static_config: dict, grid, data: Sequence, chunk_configs: int, init=None,
+                kernel: str | None = None) -> dict:
     """What decides the chunk files' contents, as a JSON-ready dict of parts.
 
     Args:
@@ -48,6 +50,8 @@ def fingerprint(static_config: dict, grid, data: Sequence, chunk_configs: int) -
       grid: the `sweep.Grid` (λ, lr, ε, seed per config).
       data: `(x_train, y_train, x_test, y_test)`.
       chunk_configs: configs per chunk over all devices (chunk × devices).
+      init: the per-config warm starts (a pytree of arrays), or None.
+      kernel: the kernel that trains the chunks (results differ across kernels by float32 rounding).
     """
     seeds = np.asarray(grid.seed)
     return {
@@ -62,6 +66,8 @@ def fingerprint(static_config: dict, grid, data: Sequence, chunk_configs: int) -
         },
         "data_sha256": _sha(*data),
         "chunk_configs": int(chunk_configs),
+        "init_sha256": None if init is None else _sha(*jax.tree.leaves(init)),
+        "kernel": kernel,
     }
 
 

@@ -12,10 +12,12 @@ of a chunk and the results are gathered to every process. With a
 `checkpoint_dir` each finished chunk is written to disk, so an interrupted
 sweep resumes where it stopped (see `resume.py`).
 
-For the paper's plain setting (`fast.fast_path_ok`) the chunk is trained by
-`fast.train_chunk_cl` (a hand-written, configs-last kernel, same results to
-float32 rounding, same bitwise chunk/device independence) instead of
-`vmap(train_core)`; the evaluation is the same `evaluate_one` either way.
+A chunk is trained by the kernel `kernels.select` picks: the fast engine
+(`engine.train_chunk`, configs on the last axis, every option) or, on
+request, the reference (`vmap(reference.train_core)`); the evaluation is the
+same `evaluate_one` either way, and `timing["kernel"]` records the kernel.
+Warm starts: `init=` gives every config its start (stacked `TrainState`s or
+edges), `keep_state=True` returns the final states to continue from.
 """
 
 from __future__ import annotations
@@ -35,20 +37,23 @@ from jaxtyping import Array
 from . import distributed
 from . import resume as resume_mod
 from .config import TrainConfig, check_finite_nonneg, check_int
-from .fast import fast_path_ok, train_chunk_cl
+from . import kernels
+from .engine import train_chunk
+from .loop import Hyper, TrainResult, TrainState, fresh_state
 from .metrics import evaluate
+from .reference import train_core
 from .structure import Structure, analyse, masked
-from .train import Hyper, TrainResult, check_data, train_core
+from .train import check_data, check_init
 
 DEFAULT_CHUNK = 1024  # configs per device per chunk (cache-sized for small nets)
-# The fast kernel (fast.py) wants its per-chunk activations (samples x configs) in cache:
+# The engine (engine.py) wants its per-chunk activations (samples x configs) in cache:
 # configs per device per chunk = FAST_CHUNK_SAMPLES // n_samples, within [32, 512]
 # (measured on a 2-core CPU: 256 best for XOR's 100 samples, 128 for addition's 200).
 FAST_CHUNK_SAMPLES = 25_600
 
 
 def fast_chunk(n_samples: int) -> int:
-    """The chunk cap of the fast path for `n_samples` training samples."""
+    """The chunk cap of the fast engine for `n_samples` training samples."""
     return max(32, min(512, FAST_CHUNK_SAMPLES // max(n_samples, 1)))
 
 
@@ -115,12 +120,12 @@ class RunOutputs(NamedTuple):
     structure: Structure
 
 
-def run_one(static: TrainConfig, data, seed, hyper: Hyper) -> RunOutputs:
-    """Train one config and evaluate it: the function a sweep vmaps.
-
-    `data` is `(x, y, x_test, y_test)` (device arrays, shared by all configs)."""
+def run_one(static: TrainConfig, data, seed, hyper: Hyper, init=None) -> RunOutputs:
+    """Train one config with the reference trainer and evaluate it (what a
+    'reference' sweep vmaps). `data` is `(x, y, x_test, y_test)` (device
+    arrays, shared by all configs)."""
     x, y, xt, yt = data
-    res = train_core(static, x, y, jax.random.key(seed), hyper)
+    res = train_core(static, x, y, jax.random.key(seed), hyper, init)
     return evaluate_one(static, data, res, hyper)
 
 
@@ -137,32 +142,33 @@ def evaluate_one(static: TrainConfig, data, res: TrainResult, hyper: Hyper) -> R
     )
 
 
-def run_chunk_fast(static: TrainConfig, data, seeds, hyper: Hyper) -> RunOutputs:
-    """What `vmap(run_one)` computes, for a config `fast.fast_path_ok` accepts:
-    the chunk trained at once by `fast.train_chunk_cl`, then evaluated per config."""
-    res = train_chunk_cl(static, data[0], data[1], seeds, hyper)
+def run_chunk(static: TrainConfig, kernel: str, keep_state: bool, data, seeds, hyper: Hyper, init=None) -> RunOutputs:
+    """Train and evaluate one chunk of configs (`seeds`, `hyper`, `init`: leading axis C) with `kernel`."""
+    if kernel == "reference":
+        res = jax.vmap(lambda s, h, i: train_core(static, data[0], data[1], jax.random.key(s), h, i))(seeds, hyper, init)
+    else:
+        res = train_chunk(static, data[0], data[1], jax.vmap(jax.random.key)(seeds), hyper, kernel, init)
+    if not keep_state:
+        res = res._replace(state=None)
     return jax.vmap(functools.partial(evaluate_one, static), in_axes=(None, 0, 0))(data, res, hyper)
 
 
 @functools.lru_cache(maxsize=None)
-def chunk_program(static: TrainConfig, mesh: Mesh | None, fast: bool | None = None) -> Callable:
-    """The compiled chunk program `(data, seeds, hyper) -> RunOutputs` for
-    `static`; sharded over `mesh`'s one axis 'c' when given. `fast` (default:
-    `fast_path_ok(static)`) picks `run_chunk_fast` over the generic `vmap(run_one)`."""
-    if fast is None:
-        fast = fast_path_ok(static)
-    if fast:
-        body = functools.partial(run_chunk_fast, static)
-    else:
-        body = jax.vmap(functools.partial(run_one, static), in_axes=(None, 0, 0))
+def chunk_program(static: TrainConfig, mesh: Mesh | None, kernel: str, keep_state: bool = False) -> Callable:
+    """The chunk program `(data, seeds, hyper, init) -> RunOutputs` for
+    `static` and `kernel` (jitted; `init` None or per-config start states);
+    sharded over `mesh`'s one axis 'c' when given."""
+    body = functools.partial(run_chunk, static, kernel, keep_state)
     if mesh is not None:
-        body = jax.shard_map(body, mesh=mesh, in_specs=(P(), P("c"), P("c")), out_specs=P("c"), check_vma=False)
+        body = jax.shard_map(body, mesh=mesh, in_specs=(P(), P("c"), P("c"), P("c")), out_specs=P("c"),
+                             check_vma=False)
     return jax.jit(body)
 
 
-def _inputs(g: Grid) -> tuple:
-    """`(seeds, Hyper)` of `g` as numpy arrays (uint32 seeds, float32 hyper-parameters)."""
-    return np.asarray(g.seed, np.uint32), Hyper(*(np.asarray(a, np.float32) for a in (g.lam, g.lr, g.eps)))
+def _inputs(g: Grid, init=None) -> tuple:
+    """`(seeds, Hyper, init)` of `g` as numpy arrays (uint32 seeds, float32 hyper-parameters)."""
+    return (np.asarray(g.seed, np.uint32), Hyper(*(np.asarray(a, np.float32) for a in (g.lam, g.lr, g.eps))),
+            init)
 
 
 _DATA_SPEC, _CONFIG_SPEC = P(), P("c")
@@ -185,11 +191,12 @@ def _spec(tree) -> tuple:
 _COMPILED: dict = {}
 
 
-def _compiled(static: TrainConfig, mesh: Mesh | None, spec: tuple) -> tuple[Callable, float]:
-    """Ahead-of-time compiled chunk program for inputs `(data, (seeds, hyper))`
+def _compiled(static: TrainConfig, mesh: Mesh | None, kernel: str, keep_state: bool,
+              spec: tuple) -> tuple[Callable, float]:
+    """Ahead-of-time compiled chunk program for inputs `(data, (seeds, hyper, init))`
     of `spec`, and the seconds spent compiling it now (0 when this process
     compiled it before)."""
-    key = (static, mesh, spec)
+    key = (static, mesh, kernel, keep_state, spec)
     if key in _COMPILED:
         return _COMPILED[key], 0.0
     treedef, shapes = spec
@@ -200,7 +207,7 @@ def _compiled(static: TrainConfig, mesh: Mesh | None, spec: tuple) -> tuple[Call
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=NamedSharding(mesh, spec)), tree)
         args = (lay(data, _DATA_SPEC), lay(inputs, _CONFIG_SPEC))
     t0 = time.perf_counter()
-    _COMPILED[key] = chunk_program(static, mesh).lower(args[0], *args[1]).compile()
+    _COMPILED[key] = chunk_program(static, mesh, kernel, keep_state).lower(args[0], *args[1]).compile()
     return _COMPILED[key], time.perf_counter() - t0
 
 
@@ -219,12 +226,12 @@ def default_chunk(n: int, n_dev: int = 1, cap: int = DEFAULT_CHUNK) -> int:
     return -(-per_dev // n_chunks)
 
 
-def chunk_for(config: TrainConfig, n_samples: int, n: int, n_dev: int = 1) -> int:
+def chunk_for(config: TrainConfig, n_samples: int, n: int, n_dev: int = 1, kernel: str = "auto") -> int:
     """The configs per device per chunk `run_grid` uses by default for `n` configs of
-    `config` on `n_samples` training samples: `default_chunk` with the fast path's cap
-    (`fast_chunk`) when `fast.fast_path_ok` holds, else `DEFAULT_CHUNK`."""
-    cap = fast_chunk(n_samples) if fast_path_ok(config.static_part()) else DEFAULT_CHUNK
-    return default_chunk(n, n_dev, cap)
+    `config` on `n_samples` training samples: `default_chunk` with the engine's cap
+    (`fast_chunk`), or `DEFAULT_CHUNK` for the reference kernel."""
+    chosen = kernels.select(config.static_part(), single=False, kernel=kernel).kernel
+    return default_chunk(n, n_dev, DEFAULT_CHUNK if chosen == "reference" else fast_chunk(n_samples))
 
 
 def run_grid(
@@ -239,6 +246,9 @@ def run_grid(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     on_start: Callable[[int, int], None] | None = None,
+    kernel: str = "auto",
+    init=None,
+    keep_state: bool = False,
 ) -> RunOutputs:
     """Run every config of `grid` and return stacked numpy `RunOutputs` (axis 0 = config).
 
@@ -263,6 +273,13 @@ def run_grid(
         manifest must match, else `ValueError`) and compute only the rest.
       on_start: called as `on_start(done_configs, total)` once compiled,
         before the first chunk is launched (e.g. to start a progress bar).
+      kernel: 'auto' (`kernels.select`) or a kernel name to force (e.g.
+        'reference'); recorded in `timing["kernel"]`.
+      init: warm starts, one per config (leading axis `len(grid)`): stacked
+        `TrainState`s (e.g. an earlier sweep's `result.state` with
+        `keep_state=True`; continues those runs exactly) or a tuple of stacked
+        edge arrays (a fresh optimizer from those edges).
+      keep_state: return each config's final `TrainState` in `result.state`.
     """
     x, y = check_data(config, data[0], data[1])
     xt, yt = check_data(config, data[2], data[3], name="x_test")
@@ -270,24 +287,29 @@ def run_grid(
         mesh = default_mesh()
     n_dev = 1 if mesh is None else mesh.size
     n = len(grid)
+    static = config.static_part()
+    choice = kernels.select(static, single=False, kernel=kernel)
+    start = _stacked_init(config, grid, check_init(config, init, n))
     if chunk is None:
-        chunk = chunk_for(config, x.shape[0], n, n_dev)
+        chunk = chunk_for(config, x.shape[0], n, n_dev, choice.kernel)
     check_int("chunk", chunk, 1)
     step = chunk * n_dev
     n_chunks = -(-n // step)
     pad = n_chunks * step - n
-    padded = grid.take(np.concatenate([np.arange(n), np.full(pad, n - 1)]).astype(int))
+    rows = np.concatenate([np.arange(n), np.full(pad, n - 1)]).astype(int)
+    padded = grid.take(rows)
+    padded_init = None if start is None else jax.tree.map(lambda a: np.asarray(a)[rows], start)
     host_data = tuple(np.asarray(a) for a in (x, y, xt, yt))
     dev_data = _to_device(host_data, mesh, _DATA_SPEC)
-    chunk_inputs = lambda i: _inputs(padded.take(slice(i * step, (i + 1) * step)))
-    static = config.static_part()
-    prog, compile_s = _compiled(static, mesh, _spec((host_data, chunk_inputs(0))))
+    part = lambda tree, i: None if tree is None else jax.tree.map(lambda a: a[i * step:(i + 1) * step], tree)
+    chunk_inputs = lambda i: _inputs(part(padded, i), part(padded_init, i))
+    prog, compile_s = _compiled(static, mesh, choice.kernel, keep_state, _spec((host_data, chunk_inputs(0))))
     out_tree = prog.out_tree
     expect = [(tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(prog.out_info)]
 
     store, done = None, []
     if checkpoint_dir is not None:
-        fp = resume_mod.fingerprint(static.to_dict(), grid, host_data, step)
+        fp = resume_mod.fingerprint(static.to_dict(), grid, host_data, step, padded_init, choice.kernel)
         store = resume_mod.ChunkStore(checkpoint_dir, fp, resume=resume, write=distributed.is_main())
         mask = np.zeros(n_chunks, bool)
         mask[[i for i in store.done() if i < n_chunks]] = True
@@ -329,8 +351,20 @@ def run_grid(
     stacked = jax.tree.map(lambda *a: np.concatenate(a)[:n], *outs)
     if timing is not None:
         timing.update(compile_s=compile_s, run_s=run_s, chunks=n_chunks, chunks_resumed=len(done),
-                      configs_run=sum(n_valid(i) for i in todo), chunk=chunk)
+                      configs_run=sum(n_valid(i) for i in todo), chunk=chunk, kernel=choice.kernel,
+                      kernel_note=choice.why_not_faster)
     return stacked
+
+
+def _stacked_init(config: TrainConfig, grid: Grid, init):
+    """`check_init`'s result as stacked numpy `TrainState`s (edges alone get each
+    config's fresh optimizer state, built with its own λ, lr, ε), or None."""
+    if init is None or isinstance(init, TrainState):
+        return None if init is None else jax.tree.map(np.asarray, init)
+    static = config.static_part()
+    seeds, hyper, _ = _inputs(grid)
+    fresh = jax.jit(jax.vmap(lambda s, h, e: fresh_state(static, jax.random.key(s), h, e)))
+    return jax.tree.map(np.asarray, fresh(seeds, hyper, init))
 
 
 def select(out: RunOutputs, i: int) -> RunOutputs:

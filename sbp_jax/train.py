@@ -1,239 +1,51 @@
-"""Training: one jitted `lax.scan` over epochs (full batch by default).
+"""Training one run: `train(config, x, y, key)`, validated before tracing.
 
-`train(config, x, y, key)` runs one configuration. The work is done by
-`train_core`, a pure function of arrays written for one run; a sweep is
-`jax.vmap(train_core)` over (λ, lr, ε, key) with everything else shared
-(see `sweep.py`). λ, lr and ε enter as traced scalars (`Hyper`), so every
-value shares one compiled program.
+`train` validates the config and the data, asks `kernels.select` which
+kernel implements the config, and runs it jitted (one compiled program per
+static setting: λ, lr and ε are traced, so every value shares it):
 
-Minibatches (`config.batch_size = b`, 0 < b < n): an epoch is an inner
-`lax.scan` over ceil(n/b) Adam steps. The epoch's order is
-`jax.random.permutation(fold_in(fold_in(key, SHUFFLE_STREAM), epoch), n)`, so
-it is a pure function of the run's key and the epoch (vmaps over seeds like
-the initial edges). The ragged last batch is padded to b with sample 0 and a
-weight mask of zeros: every sample is used exactly once per epoch and every
-step is the mean loss over its real samples. b = 0 or b >= n is exactly the
-full-batch program (one step per epoch on the data in its given order).
+* the paper's plain setting: the single-run kernel (`single.py`);
+* anything else: the fast engine (`engine.py`) with one config;
+* `kernel="reference"`: the executable specification (`reference.train_core`).
 
-Structural dropout (`config.dropout = p > 0`): in epoch t every edge is kept
-with probability 1 − p, independently, by a mask drawn from
-`fold_in(fold_in(key, DROPOUT_STREAM), t)` (a stream distinct from the
-shuffle stream and from the initial edges); the loss and its gradient are
-those of the net with edges `w·mask/(1−p)` (inverted scaling, so the full
-net used for evaluation has the same expected pre-activations). Dropped
-edges get no task gradient that epoch; the penalty still acts on them (it
-sees the weights, not the mask). One mask per epoch, shared by that
-epoch's minibatches. p = 0 is exactly the program without dropout.
+Every kernel runs the same method and returns the same `TrainResult`; the
+conformance tests pin them to the reference to float32 rounding. A run
+continues from an earlier one with `init=` (its `result.state`, or edges
+alone for a fresh optimizer): N epochs then N more equal 2N epochs.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import PRNGKeyArray
 
+from . import engine, kernels
 from .config import TrainConfig
-from .network import Edges, init_edges
-from .network import forward
-from .objective import task_loss, task_loss_from_logits
-from .penalty import applied_penalty, make_optimizer
+from .loop import (History, Hyper, TrainResult, TrainState, count_active, fresh_state, hyper_of,  # noqa: F401
+                   run_epochs)
+from .reference import train_core
+from .single import train_single
+
+__all__ = ["train", "check_data", "check_init", "train_core", "History", "Hyper", "TrainResult", "TrainState",
+           "hyper_of", "count_active", "run_epochs"]
 
 
-class Hyper(NamedTuple):
-    """The traced hyper-parameters of one run (float32 scalars; `(C,)` in a sweep)."""
-
-    lam: Float[Array, ""]  # λ of the L1 penalty
-    lr: Float[Array, ""]  # Adam learning rate
-    eps: Float[Array, ""]  # activity threshold ε
-
-
-class History(NamedTuple):
-    """Per-record training history; record t describes the state at the start
-    of epoch (t+1)·k − 1 (0-based), k = `config.history_every`, i.e. the
-    objective whose gradient that epoch's step used (with minibatches: the
-    task loss is the mean of that epoch's minibatch losses, weighted by their
-    real sizes; the penalty is at the start of the epoch). Shapes `(n_records,)`."""
-
-    loss: Float[Array, " n_records"]  # task loss + λ·Σ|w|, float32
-    task_loss: Float[Array, " n_records"]  # float32
-    penalty: Float[Array, " n_records"]  # Σ_l λ_l·Σ|w_l| with the λ that epoch's (last) step applied, float32
-    active_edges: Int[Array, " n_records"]  # #{|w| >= ε}, int32
-
-    @classmethod
-    def empty(cls, *lead: int) -> "History":
-        """No records (`history_every = 0`), with leading axes `lead` (e.g. the configs)."""
-        return cls(*(jnp.zeros((*lead, 0), d) for d in (jnp.float32,) * 3 + (jnp.int32,)))
+def _program(static: TrainConfig, kernel: str, x, y, key, hyper: Hyper, init) -> TrainResult:
+    """The jitted body of `train`: the chosen kernel on one config."""
+    if kernel == "single":
+        return train_single(static, x, y, key, hyper, init)
+    if kernel == "reference":
+        return train_core(static, x, y, key, hyper, init)
+    batched = lambda tree: None if tree is None else jax.tree.map(lambda a: a[None], tree)
+    res = engine.train_chunk(static, x, y, key[None], batched(hyper), kernel, batched(init))
+    return jax.tree.map(lambda a: a[0], res)
 
 
-class TrainResult(NamedTuple):
-    edges: Edges  # final edges, `(n_{l+1}, n_l)` float32 each
-    history: History
-    diverged_at: Int[Array, ""]  # first epoch (0-based) with a non-finite loss; -1 if none
-
-
-SHUFFLE_STREAM = 0x5348  # fold_in tag: the minibatch-order stream of a run's key
-DROPOUT_STREAM = 0x4450  # fold_in tag: the structural-dropout stream of a run's key
-
-
-def dropout_masks(key: PRNGKeyArray, epoch, edges: Edges, p: float) -> Edges:
-    """Epoch `epoch`'s structural-dropout multipliers: per edge 1/(1−p) with
-    probability 1 − p, else 0 (float32, shaped like `edges`)."""
-    k = jax.random.fold_in(jax.random.fold_in(key, DROPOUT_STREAM), epoch)
-    keys = jax.random.split(k, len(edges))
-    scale = jnp.float32(1.0 / (1.0 - p))
-    return tuple(jax.random.bernoulli(kk, 1.0 - p, w.shape).astype(jnp.float32) * scale
-                 for kk, w in zip(keys, edges))
-
-
-def _dropped(fn, drop):
-    """`fn` with its first argument (edges) multiplied by the dropout masks `drop`."""
-    return lambda e, *a, **kw: fn(tuple(w * d for w, d in zip(e, drop)), *a, **kw)
-
-
-def minibatch_plan(n: int, batch_size: int) -> tuple[int, int]:
-    """`(n_batches, batch)` of one epoch over n samples: `(1, n)` for full
-    batch (batch_size 0 or >= n), else `(ceil(n / b), b)`."""
-    if batch_size == 0 or batch_size >= n:
-        return 1, n
-    return -(-n // batch_size), batch_size
-
-
-def _weighted_task_loss(edges, x, y, w, *, loss: str, hidden_activation: str):
-    """Task loss averaged over the samples with weight 1 (`w` is a 0/1 mask)."""
-    z = forward(edges, x, hidden_activation)
-    per = jax.vmap(lambda zi, yi: task_loss_from_logits(zi[None], yi[None], loss))(z, y)
-    return jnp.sum(per * w) / jnp.sum(w)
-
-
-def hyper_of(config: TrainConfig) -> Hyper:
-    """`config`'s λ, lr, ε as float32 scalar arrays."""
-    return Hyper(*(jnp.asarray(v, jnp.float32) for v in (config.lam, config.lr, config.eps)))
-
-
-def count_active(edges: Edges, eps) -> Int[Array, ""]:
-    """Number of edges with |w| >= ε (int32 scalar)."""
-    return sum(jnp.sum(jnp.abs(w) >= eps, dtype=jnp.int32) for w in edges)
-
-
-def run_epochs(step, carry, epochs: int, every: int, record, *, plain=None, unroll: int | None = None):
-    """Run `epochs` epochs, recording the history every `every` epochs (all training loops use this).
-
-    Args:
-      step: `carry -> (carry, task)`, one epoch that also returns its task loss.
-      carry: the loop state.
-      epochs, every: number of epochs; record every `every` epochs (0 = never).
-      record: `(before, after, task) -> record pytree` for epoch (t+1)·every − 1 (0-based): `before`
-        the carry the epoch started from, `after` the one its step returned. Records are stacked on
-        a leading axis by `lax.scan`.
-      plain: `carry -> carry` for the epochs that record nothing (default: `step` without its task).
-      unroll: unroll factor of the outer loop (the records' scan, or the loop over all epochs).
-    Returns:
-      `(carry, records)`; records is None when `every == 0`.
-    """
-    plain = plain if plain is not None else (lambda c: step(c)[0])
-    body = lambda _, c: plain(c)
-    kw = {} if unroll is None else {"unroll": unroll}
-    if every == 0:
-        return jax.lax.fori_loop(0, epochs, body, carry, **kw), None
-
-    def block(c, _):
-        c = jax.lax.fori_loop(0, every - 1, body, c)
-        after, task = step(c)
-        return after, record(c, after, task)
-
-    n = epochs // every
-    carry, records = jax.lax.scan(block, carry, length=n, **kw)
-    return jax.lax.fori_loop(0, epochs - n * every, body, carry), records
-
-
-def train_core(
-    static: TrainConfig,
-    x: Float[Array, "n n_in"],
-    y: Array,
-    key: PRNGKeyArray,
-    hyper: Hyper,
-) -> TrainResult:
-    """One training run as a pure function (not jitted; vmap-able over key and hyper).
-
-    Args:
-      static: the config; only its static fields are read (λ, lr, ε come from
-        `hyper`), so pass `config.static_part()` as a jit static argument.
-      x: inputs `(n, layers[0])` float32; y: targets (see `objective`).
-      key: PRNG key for the initial edges (and, with minibatches, their order).
-      hyper: λ, lr, ε as float32 scalars.
-    """
-    edges = init_edges(key, static.layers, static.init, bias=static.bias, bias_init=static.bias_init,
-                           skip=static.skip)
-    opt = make_optimizer(hyper.lam, hyper.lr, static, hyper.eps)
-    base_grad_fn = jax.value_and_grad(task_loss)
-
-    kw = dict(loss=static.loss, hidden_activation=static.hidden_activation)
-    n = x.shape[0]
-    n_batches, batch = minibatch_plan(n, static.batch_size)
-    pad = n_batches * batch - n
-    shuffle_key = jax.random.fold_in(key, SHUFFLE_STREAM)
-    weights = (jnp.arange(n_batches * batch) < n).astype(jnp.float32).reshape(n_batches, batch)
-    base_wgrad_fn = jax.value_and_grad(_weighted_task_loss)
-
-    def make_minibatch(grad_fn, wgrad_fn):
-        def minibatch(state, batch_in):
-            edges, opt_state = state
-            idx, w = batch_in
-            if pad:
-                task, grads = wgrad_fn(edges, x[idx], y[idx], w, **kw)
-            else:
-                task, grads = grad_fn(edges, x[idx], y[idx], **kw)
-            updates, opt_state = opt.update(grads, opt_state, edges)
-            return (optax.apply_updates(edges, updates), opt_state), task
-
-        return minibatch
-
-    def step(carry):
-        edges, opt_state, epoch, diverged_at = carry
-        grad_fn, wgrad_fn = base_grad_fn, base_wgrad_fn
-        if static.dropout > 0:  # static: p = 0 traces exactly the program without dropout
-            drop = dropout_masks(key, epoch, edges, static.dropout)
-            grad_fn, wgrad_fn = _dropped(base_grad_fn, drop), _dropped(base_wgrad_fn, drop)
-        minibatch = make_minibatch(grad_fn, wgrad_fn)
-        if n_batches == 1:  # full batch: the paper's setting, data in its given order
-            task, grads = grad_fn(edges, x, y, **kw)
-            updates, opt_state = opt.update(grads, opt_state, edges)
-            edges = optax.apply_updates(edges, updates)
-        else:
-            perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
-            idx = jnp.concatenate([perm, jnp.zeros((pad,), perm.dtype)]).reshape(n_batches, batch)
-            (edges, opt_state), tasks = jax.lax.scan(minibatch, (edges, opt_state), (idx, weights))
-            task = jnp.sum(tasks * jnp.sum(weights, axis=1)) / n
-        diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
-        return (edges, opt_state, epoch + 1, diverged_at), task
-
-    def record(before, after, task):
-        edges = before[0]
-        penalty = applied_penalty(static, hyper.lam, hyper.eps, after[1], edges)
-        return History(task + penalty, task, penalty, count_active(edges, hyper.eps))
-
-    carry = (edges, opt.init(edges), jnp.int32(0), jnp.int32(-1))
-    carry, history = run_epochs(step, carry, static.epochs, static.history_every, record)
-    return TrainResult(carry[0], History.empty() if history is None else history, carry[3])
-
-
-def _train_program(static: TrainConfig, x, y, key, hyper: Hyper) -> TrainResult:
-    """What `train` runs: for the paper's plain setting (`fast.fast_path_ok`) the
-    single-run fast kernel (`fast.train_single`: samples-last, flat parameters,
-    a few XLA kernels per epoch; equal to `train_core` to float32 rounding),
-    else `train_core`. The choice is static, made at trace time."""
-    from . import fast  # here, not at the top: fast.py imports this module
-
-    if fast.fast_path_ok(static):
-        return fast._train_single_core(static, x, y, key, hyper, fast.SINGLE_UNROLL)
-    return train_core(static, x, y, key, hyper)
-
-
-_train_jit = jax.jit(_train_program, static_argnums=0)
+_train_jit = jax.jit(_program, static_argnums=(0, 1))
 
 
 def check_data(config: TrainConfig, x, y, name: str = "x") -> tuple[jax.Array, jax.Array]:
@@ -275,23 +87,62 @@ def check_data(config: TrainConfig, x, y, name: str = "x") -> tuple[jax.Array, j
     return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
 
 
-def train(config: TrainConfig, x, y, key: PRNGKeyArray) -> TrainResult:
+def check_init(config: TrainConfig, init, n_runs: int | None = None):
+    """Validate a warm start and return it as a `TrainState` (None stays None).
+
+    `init` is a `TrainState` (a run's `result.state`: edges, optimizer state
+    and epoch, continuing that run exactly) or a tuple of edge arrays (a fresh
+    optimizer at epoch 0). With `n_runs`, every leaf carries a leading axis of
+    that length (one start per config of a sweep). Shapes and the optimizer
+    state's structure must be those of `config`. Returns the `TrainState`, the
+    tuple of float32 edge arrays, or None."""
+    if init is None:
+        return None
+    lead = () if n_runs is None else (n_runs,)
+    lay = config.layout
+    want = tuple((*lead, *lay.shape(l)) for l in range(lay.n_layers))
+    edges = init.edges if isinstance(init, TrainState) else init
+    if not isinstance(edges, (tuple, list)) or tuple(tuple(np.shape(w)) for w in edges) != want:
+        got = [tuple(np.shape(w)) for w in edges] if isinstance(edges, (tuple, list)) else type(edges).__name__
+        raise ValueError(f"init edges with shapes {got} are invalid: allowed shapes {list(want)} for layers="
+                         f"{config.layers}, bias={config.bias}, skip={config.skip}")
+    edges = tuple(jnp.asarray(w, jnp.float32) for w in edges)
+    if not isinstance(init, TrainState):
+        return edges  # edges only: the caller builds the fresh optimizer state
+    expect = jax.eval_shape(lambda e: fresh_state(config.static_part(), jax.random.key(0), hyper_of(config), e),
+                            tuple(w[0] if lead else w for w in edges))
+    got_state = TrainState(edges, init.opt_state, jnp.asarray(init.epoch, jnp.int32))
+    if jax.tree.structure(got_state) != jax.tree.structure(expect) or any(
+            tuple(np.shape(a)) != (*lead, *b.shape) for a, b in zip(jax.tree.leaves(got_state), jax.tree.leaves(expect))):
+        raise ValueError("init.opt_state is invalid: allowed the optimizer state of a run of this config "
+                         f"(penalty={config.penalty!r}, lam_schedule={config.lam_schedule!r}, target_active="
+                         f"{config.target_active!r}) with {'a leading axis of ' + str(n_runs) if lead else 'no leading axis'}")
+    return got_state
+
+
+def train(config: TrainConfig, x, y, key: PRNGKeyArray, *, init=None, kernel: str = "auto") -> TrainResult:
     """Train one net with the paper's method; validates inputs before tracing.
 
     Args:
       config: a `TrainConfig`.
       x: inputs `(n, layers[0])`; y: targets (see `check_data`).
-      key: PRNG key (`jax.random.key(seed)`) for the initial edges.
+      key: PRNG key (`jax.random.key(seed)`) for the initial edges, the
+        minibatch order and the dropout masks.
+      init: a warm start: an earlier run's `result.state` (continues it
+        exactly: N epochs then N more equal 2N epochs), or a tuple of edge
+        arrays (a fresh optimizer from those edges). Default: `init_edges(key)`.
+      kernel: 'auto' (`kernels.select`) or a kernel name to force.
     Returns:
-      `TrainResult` with final edges, the history (`config.n_records` records)
-      and `diverged_at`.
-
-    For the paper's plain setting (`fast.fast_path_ok`) the run goes through
-    the single-run fast kernel (`fast.train_single`, bitwise the same result);
-    it equals `train_core`'s result to float32 rounding. Anything else runs
-    `train_core`.
+      `TrainResult` with final edges, the history (`config.n_records`
+      records), `diverged_at` and the final `state`.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config={config!r} is invalid: allowed a TrainConfig")
     x, y = check_data(config, x, y)
-    return _train_jit(config.static_part(), x, y, key, hyper_of(config))
+    static = config.static_part()
+    choice = kernels.select(static, single=True, kernel=kernel)
+    start = check_init(config, init)
+    hyper = hyper_of(config)
+    if start is not None and not isinstance(start, TrainState):
+        start = fresh_state(static, key, hyper, start)
+    return _train_jit(static, choice.kernel, x, y, key, hyper, start)

@@ -158,10 +158,10 @@ def test_dropout_changes_the_result_and_is_deterministic_per_key(xor_data, key):
 
 
 def test_dropout_masks_stream_and_scaling(key):
-    from sbp_jax.train import dropout_masks
+    from sbp_jax.loop import dropout_key, dropout_masks
 
     e = init_edges(key, (20, 30, 10))
-    m0, m1 = dropout_masks(key, 0, e, 0.25), dropout_masks(key, 1, e, 0.25)
+    m0, m1 = (dropout_masks(dropout_key(key), t, e, 0.25) for t in (0, 1))
     vals = np.unique(np.concatenate([np.asarray(m).ravel() for m in m0]))
     np.testing.assert_allclose(vals, [0.0, 1 / 0.75], rtol=1e-6)
     kept = np.mean(np.concatenate([np.asarray(m).ravel() for m in m0]) > 0)

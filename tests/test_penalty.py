@@ -102,10 +102,27 @@ def test_make_optimizer_adds_l1_before_adam():
         np.testing.assert_allclose(u, -lr * np.sign(np.asarray(w)), rtol=1e-5, atol=1e-9)
 
 
-def test_make_optimizer_equals_chain():
-    lam, lr = 0.02, 0.003
+def test_make_optimizer_equals_chain_with_optax_adam():
+    """Our Adam (`penalty.scale_by_adam`: the bias correction as a reciprocal multiply) is
+    `optax.adam` to float32 rounding, with the same state layout; λ = 0 and λ > 0."""
+    for lam in (0.0, 0.02):
+        with adam_promotion():
+            a = _run(make_optimizer(lam, 0.003), 4, 7)
+            b = _run(optax.chain(add_l1_subgradient(lam), optax.adam(0.003)), 4, 7)
+        for u, v in zip(a, b):
+            np.testing.assert_allclose(u, v, rtol=2e-6, atol=1e-7)
+
+
+def test_scale_by_adam_state_and_constants_are_optax_adams():
+    from sbp_jax.penalty import ADAM_EPS, B1, B2, scale_by_adam
+
+    g = jax.tree.map(lambda w: w * 0.5 + 0.1, PARAMS)
+    ours, theirs = scale_by_adam(), optax.scale_by_adam(B1, B2, ADAM_EPS)
     with adam_promotion():
-        a = _run(make_optimizer(lam, lr), 4, 7)
-        b = _run(optax.chain(add_l1_subgradient(lam), optax.adam(lr)), 4, 7)
-    for u, v in zip(a, b):
-        np.testing.assert_array_equal(u, v)
+        s1, s2 = ours.init(PARAMS), theirs.init(PARAMS)
+        assert jax.tree.structure(s1) == jax.tree.structure(s2)
+        for _ in range(3):
+            (u1, s1), (u2, s2) = ours.update(g, s1), theirs.update(g, s2)
+            for a, b in zip(jax.tree.leaves((u1, s1)), jax.tree.leaves((u2, s2))):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    assert (B1, B2, ADAM_EPS) == (0.9, 0.999, 1e-8)  # optax.adam's defaults, the paper's Adam

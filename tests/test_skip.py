@@ -10,7 +10,7 @@ import pytest
 
 from sbp_jax import export, sweep, tasks, topology
 from sbp_jax.config import TrainConfig
-from sbp_jax.fast import fast_path_ok
+from sbp_jax.kernels import select
 from sbp_jax.layout import Layout, layout_of
 from sbp_jax.network import SMALL_LAYER_EDGES, SparseMLP, forward, init_edges
 from sbp_jax.structure import analyse, effective_masks, live_nodes, masked, masks, prune, structure_dict
@@ -66,7 +66,8 @@ def test_config_validates_skip():
     with pytest.raises(ValueError, match=r"skip=True is invalid.*hidden layer"):
         TrainConfig(layers=(2, 1), skip=True)
     cfg = TrainConfig(skip=True)
-    assert cfg.total_edges == 4 * 2 + 1 * 6 and not fast_path_ok(cfg.static_part())
+    assert cfg.total_edges == 4 * 2 + 1 * 6
+    assert select(cfg.static_part(), single=True) == ("two_layer", "not single: skip=True: the single-run kernel runs the paper's plain setting")
 
 
 # --- forward -------------------------------------------------------------------------------------

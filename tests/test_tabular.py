@@ -21,7 +21,8 @@ from sbp_jax.objective import task_loss_from_logits
 from sbp_jax.network import forward
 from sbp_jax.penalty import make_optimizer
 from sbp_jax.structure import selected_features
-from sbp_jax.train import SHUFFLE_STREAM, check_data, minibatch_plan
+from sbp_jax.loop import SHUFFLE_STREAM, minibatch_plan
+from sbp_jax.train import check_data
 
 ROOT = Path(__file__).resolve().parent.parent
 

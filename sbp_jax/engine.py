@@ -1,0 +1,314 @@
+"""The fast engine: C configs of one static setting trained at once, configs on the LAST axis.
+
+Every option of `TrainConfig` runs here (bias and skip edges, dropout, every
+penalty rule, schedule and controller, minibatches, any depth, outputs,
+activation and init, warm starts). What makes it fast is the layout, not a
+second copy of the method:
+
+* edges, Adam's moments and every optimizer-state leaf are `(..., C)`;
+  activations are `(S, C)` per unit (`network.forward_layers` with trailing
+  config axes: small layers unrolled into per-unit multiply-adds, larger ones
+  one matrix product over all configs' units); data shared by the configs is
+  `(S, n_in, 1)`, so XLA fuses a layer into a few loops vectorised over C;
+* the forward pass is `network.forward_layers`, the loss
+  `objective.task_loss_from_logits` (both the reference's own code);
+* the update is `penalty.make_optimizer`'s optax transformation, the
+  reference's, `jax.vmap`-ed over the config axis (in and out on axis −1);
+* gradients come from `jax.grad` of that forward pass and loss
+  (`kernel='autodiff'`) or, for nets with one hidden layer of relu/identity
+  units, one output and bce/mse loss (the paper's nets, bias and skip edges
+  included), from hand-written formulas that need half the per-sample sums
+  (`kernel='two_layer'`, `_two_layer_grads`; chosen by profile, see
+  benchmarks/README.md), pinned against `jax.grad` and the reference by the
+  conformance tests;
+* the task loss is computed only on epochs that record history or use
+  minibatches; other epochs set `diverged_at` by a cheap bound on the outputs
+  and compute the exact loss only when the bound cannot rule out a
+  non-finite one (`_output_bound`), so `diverged_at` is the reference's.
+
+No reduction crosses configs (the only matrix product batched over configs
+reads shared data or is batched per config), so a config's result does not
+depend on the other configs of its chunk, bitwise; results equal the
+reference's to float32 rounding (some operations are ordered differently).
+`kernels.select` decides which gradient kernel runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, PRNGKeyArray
+
+from .config import TrainConfig
+from .layout import Layout
+from .loop import (History, Hyper, TrainResult, TrainState, dropout_key, dropout_masks, epoch_batches,
+                   fresh_state, minibatch_plan, optimizer, run_epochs)
+from .network import SMALL_LAYER_EDGES, forward_layers
+from .objective import output_delta, pointwise_loss, task_loss_from_logits
+from .penalty import applied_penalty
+
+GRADIENT_KERNELS = ("two_layer", "autodiff")
+
+# Hidden units from which a two-layer mse net takes the batched matrix product in `_two_layer_grads`
+# (measured, 2-core CPU, `run_grid` 8,192 configs x 300 epochs, config-epochs/s, per-unit sums vs
+# batched product: [2,8,1] mse 200 samples 1.1e6 vs 1.7e6, 100 samples 2.0e6 vs 2.8e6; [2,4,1] mse
+# 2.7e6 vs 2.3e6; bce [2,4,1] 6.2e6 vs 2.9e6, [2,8,1] 3.2e6 vs 2.1e6, [2,16,1] 1.6e6 vs 1.0e6).
+GEMM_MIN_HIDDEN = 8
+
+
+def to_last(tree):
+    """Move the leading config axis of every leaf to the end."""
+    return jax.tree.map(lambda a: jnp.moveaxis(a, 0, -1), tree)
+
+
+def to_first(tree):
+    """Move the trailing config axis of every leaf to the front."""
+    return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), tree)
+
+
+def _task_loss(z, y, wts, loss: str):
+    """Per-config task loss `(C,)` of outputs `z` `(S, n_out, C)`; with minibatch
+    weights `wts` `(S, 1)` the mean over the samples of weight 1."""
+    if wts is None:
+        return task_loss_from_logits(z, y, loss)
+    per = jnp.mean(pointwise_loss(z, y, loss), axis=1)  # (S, C)
+    return jnp.sum(per * wts, axis=0) * (1 / jnp.sum(wts))  # (see `minibatches` on division)
+
+
+def _autodiff_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
+    """Task loss `(C,)` and its gradients (configs last) by `jax.grad`.
+    Configs are independent, so the gradient of the sum over configs is each
+    config's own gradient."""
+    def total(e):
+        z = forward_layers(e, x, static.hidden_activation, lay)[1][-1]
+        z = jnp.stack(z, axis=1) if isinstance(z, list) else z
+        task = _task_loss(z, y, wts, static.loss)
+        return jnp.sum(task), task
+
+    (_, task), grads = jax.value_and_grad(total, has_aux=True)(edges)
+    return task, list(grads)
+
+
+def two_layer_ok(static: TrainConfig) -> str | None:
+    """None when `_two_layer_grads` implements `static`, else the reason (naming the field)."""
+    lay = static.layout
+    if lay.n_layers != 2:
+        return f"layers={static.layers}: the hand-written gradients cover one hidden layer"
+    if static.layers[-1] != 1:
+        return f"layers={static.layers}: the hand-written gradients cover one output"
+    if static.hidden_activation not in ("relu", "identity"):
+        return f"hidden_activation={static.hidden_activation!r}: the hand-written gradients cover relu and identity"
+    if static.loss not in ("bce", "mse"):
+        return f"loss={static.loss!r}: the hand-written gradients cover bce and mse"
+    if any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(2))):
+        return (f"layers={static.layers}: a layer has more than {SMALL_LAYER_EDGES} edges "
+                "(jax.grad of the matrix-product form is as fast there)")
+    return None
+
+
+def _two_layer_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
+    """Task loss `(C,)` and gradients of nets with one hidden layer of relu or
+    identity units and ONE output (bias and skip edges allowed), with half the
+    per-sample sums of the generic backward pass.
+
+    With x̃ the input columns (plus a constant-1 column when the hidden layer has
+    a bias node), hidden unit j is h_j = m_j·z_j, z_j = Σ_k w0[j,k]·x̃_k and
+    m_j = 1[z_j > 0] (relu; 1 for identity). With the output delta δ (per
+    sample, `objective.output_delta` over the mean's denominator) and
+    A[j,k] = Σ_s δ·m_j·x̃_k (H·K̃ sums over the samples):
+    dW0[j,k] = w1[j]·A[j,k], dW1[j] = Σ_s δ·h_j = Σ_k w0[j,k]·A[j,k]; a skip
+    edge from input k gets Σ_s δ·x_k, the output's bias edge Σ_s δ. A is
+    computed per config: H·K̃ reductions over the samples of `(S, C)` products,
+    or, for mse nets with >= `GEMM_MIN_HIDDEN` hidden units, one `(H, S) x
+    (S, K̃)` product per config (XLA recomputes the cheap mse delta inside every
+    fusion that reads it; the product reads it only through δ·x̃)."""
+    w0, w1 = edges  # (H, K̃, C), (1, cols, C)
+    H = w0.shape[0]
+    hs, zs = forward_layers(edges, x, static.hidden_activation, lay)
+    z, out = zs[0], zs[1][0]  # hidden pre-activations (S, C) each; output (S, C)
+    xc = [hs[0][:, k] for k in range(hs[0].shape[1])]  # (S, 1) or (S, C)
+    d = output_delta(out[:, None], y[:, :1], static.loss)[:, 0]
+    d = d * (1.0 / x.shape[0]) if wts is None else d * (wts * (1 / jnp.sum(wts)))
+    task = _task_loss(out[:, None], y, wts, static.loss)
+    xt = xc + ([jnp.ones_like(xc[0])] if lay.bias else [])
+    if static.hidden_activation != "relu":  # m_j = 1: A[j, k] = Σ_s δ·x̃_k for every j
+        A = jnp.broadcast_to(jnp.stack([jnp.sum(d * c, axis=0) for c in xt])[None], w0.shape)
+    elif static.loss == "mse" and H >= GEMM_MIN_HIDDEN:
+        masks = jnp.stack([(c > 0).astype(d.dtype) for c in z])  # (H, S, C)
+        dx = jnp.stack([d * c for c in xt], axis=-1)  # (S, C, K̃)
+        # one (H, S) x (S, K̃) product per config; this output order measured 1.15x faster than
+        # "->hkc" with two devices (XLA's layouts for the batched operands differ)
+        A = jnp.einsum("hsc,sck->chk", masks, dx, precision=jax.lax.Precision.HIGHEST).transpose(1, 2, 0)
+    else:
+        g = [jnp.where(c > 0, d, 0.0) for c in z]
+        A = jnp.stack([jnp.stack([jnp.sum(gj * c, axis=0) for c in xt]) for gj in g])  # (H, K̃, C)
+    hid = lay.start(1, 1)  # first column of the hidden block in edges[1]
+    cols = [None] * w1.shape[1]
+    cols[hid:hid + H] = list(jnp.sum(w0 * A, axis=1))
+    if lay.skip:
+        cols[:len(xc)] = [jnp.sum(d * c, axis=0) for c in xc]
+    if lay.bias:
+        cols[-1] = jnp.sum(d, axis=0)
+    return task, [w1[0, hid:hid + H][:, None, :] * A, jnp.stack(cols)[None]]
+
+
+_GRADS = {"two_layer": _two_layer_grads, "autodiff": _autodiff_grads}
+
+
+# Cheap divergence check (full-batch epochs that record no history). `diverged_at` is the first
+# epoch whose task loss is non-finite (the reference's definition). On the other epochs the engine
+# computes, per config, a bound B on the output pre-activations from the weights: with
+# b_0[j] = max_s |x[s, j]|, 1 for a bias node, b_{l+1}[i] = Σ_j |w̃_l[i, j]|·b_src[j] over the
+# layer's sources (w̃ the weights the forward pass uses: w/(1−p) bounds dropout's w·mask/(1−p)),
+# and |σ(z)| <= |z| (relu, identity), <= min(|z|, 1) (tanh), <= 1 (sigmoid), every
+# |z_out| <= B = max_i b_L[i]. If B < T, where T is chosen so that m per-sample terms (m = samples ·
+# outputs, or samples for cross-entropy) of size at most T + 1 (bce: softplus(z) − y·z <= |z| +
+# log 2), (T + max|y|)² (mse) or 2T + log(n_out) + 1 (cross-entropy) sum to at most
+# float32-max / 16, the loss of that epoch is finite, so the check cannot flag it. The factor 16
+# covers float32 rounding of z and B. B >= T or non-finite is only "suspicious": then, if any
+# not-yet-diverged config of the chunk is suspicious, the exact task loss is computed (`lax.cond`)
+# and `diverged_at` updated from it exactly as the reference does. The cond reads other configs
+# only to decide whether to do work, never to change a value; the updates never read the loss.
+_F32_MAX = float(jnp.finfo(jnp.float32).max)
+
+
+def _bound_threshold(x, y, loss: str, n_out: int):
+    """The threshold T of the cheap divergence check (a float32 scalar), for the data `(x, y)`."""
+    m = x.shape[0] * (1 if loss == "cross_entropy" else n_out)
+    if loss == "bce":
+        return jnp.float32(_F32_MAX / (16.0 * m) - 1.0)
+    if loss == "mse":
+        return jnp.float32(math.sqrt(_F32_MAX / (16.0 * m))) - jnp.max(jnp.abs(y))
+    return jnp.float32((_F32_MAX / (16.0 * m) - 1.0 - math.log(n_out)) / 2.0)
+
+
+def _output_bound(edges, xmax, lay: Layout, act: str, scale: float):
+    """B `(C,)`: an upper bound on |output pre-activation| over the samples (see above).
+    `xmax` `(n_in,)`; `scale` bounds the dropout multiplier (1/(1−p), 1 without dropout)."""
+    bs = [xmax[:, None]]  # (n_l, 1 or C) per layer
+    for l, w in enumerate(edges):
+        parts = [bs[k] for k, _, _ in lay.blocks(l)] + ([jnp.ones((1, 1), w.dtype)] if lay.bias else [])
+        c = w.shape[-1]
+        src = jnp.concatenate([jnp.broadcast_to(p, (p.shape[0], c)) for p in parts])
+        b = jnp.sum(jnp.abs(w) * src[None], axis=1) * jnp.float32(scale)  # (n_out, C)
+        if l < lay.n_layers - 1:
+            b = {"sigmoid": jnp.ones_like(b), "tanh": jnp.minimum(b, 1.0)}.get(act, b)
+        bs.append(b)
+    return jnp.max(bs[-1], axis=0)
+
+
+def train_chunk(
+    static: TrainConfig,
+    x: Array,
+    y: Array,
+    keys: PRNGKeyArray,
+    hyper: Hyper,
+    kernel: str,
+    init: TrainState | None = None,
+) -> TrainResult:
+    """Train C configs at once: `keys` and `hyper` of shape `(C,)`, shared data `(x, y)`.
+
+    Args:
+      static: the shared static settings (`config.static_part()`).
+      x: inputs `(n, n_in)` float32; y: targets `(n, n_out)` float32, or `(n,)` int32 labels.
+      keys: one PRNG key per config (initial edges, minibatch order, dropout masks).
+      hyper: λ, lr, ε, each `(C,)` float32.
+      kernel: the gradient kernel, one of `GRADIENT_KERNELS` (see `kernels.select`).
+      init: per-config start states, leading axis C (default: each key's fresh state).
+    Returns:
+      what `jax.vmap(reference.train_core)` returns: a `TrainResult` with the
+      config axis first (edges `(C, n_out, n_in)`, history `(C, n_records)`,
+      `diverged_at` `(C,)`, `state` the final `TrainState`s).
+    """
+    lay = static.layout
+    C = keys.shape[0]
+    grads_fn = _GRADS[kernel]
+    if init is None:
+        init = jax.vmap(lambda k, h: fresh_state(static, k, h))(keys, hyper)
+    state = to_last(init)
+    update = jax.vmap(lambda h, g, s, e: optimizer(static, h).update(g, s, e), in_axes=(0, -1, -1, -1),
+                      out_axes=-1)
+    penalty_of = jax.vmap(lambda h, s, e: applied_penalty(static, h.lam, h.eps, s, e), in_axes=(0, -1, -1))
+    n = x.shape[0]
+    n_batches, _ = minibatch_plan(n, static.batch_size)
+    x3 = x[:, :, None]
+    y3 = y[:, None] if y.ndim == 1 else y[:, :, None]
+    p = static.dropout
+    streams = jax.vmap(dropout_key, out_axes=-1)(keys) if p > 0 else None  # (2, C) uint32
+
+    def masks_of(edges, epoch):
+        return None if p == 0 else dropout_masks(streams, epoch, edges, p)
+
+    def apply(edges, opt_state, drop, xb, yb, wts):
+        """One Adam step on the batch `(xb, yb)` (weights `wts`); its task loss `(C,)`."""
+        if drop is not None:  # the dropped-out net, materialised once (XLA would re-fuse the mask hash
+            # into every per-unit product that reads a weight)
+            drop, eff = jax.lax.optimization_barrier((drop, tuple(w * m for w, m in zip(edges, drop))))
+        task, grads = grads_fn(static, lay, edges if drop is None else eff, xb, yb, wts)
+        if drop is not None:
+            grads = [g * m for g, m in zip(grads, drop)]
+        updates, opt_state = update(hyper, tuple(grads), opt_state, edges)
+        return optax.apply_updates(edges, updates), opt_state, task
+
+    def minibatches(edges, opt_state, epoch, drop):
+        idx, weights = jax.vmap(epoch_batches, in_axes=(0, 0, None, None))(keys, epoch, n, static.batch_size)
+
+        def body(carry, batch):
+            edges, opt_state = carry
+            ib, wb = batch  # (C, b), (b,)
+            xb = jnp.moveaxis(x[ib], 0, -1)  # (b, n_in, C)
+            yb = jnp.moveaxis(y[ib], 0, -1)
+            edges, opt_state, task = apply(edges, opt_state, drop, xb, yb, wb[:, None])
+            return (edges, opt_state), task
+
+        (edges, opt_state), tasks = jax.lax.scan(body, (edges, opt_state), (jnp.moveaxis(idx, 1, 0), weights[0]))
+        # times 1/n, not / n: XLA turns a division by a constant into this in some programs only,
+        # which broke the bitwise equality of one- and two-device sweeps
+        return edges, opt_state, jnp.sum(tasks * jnp.sum(weights[0], axis=1)[:, None], axis=0) * (1.0 / n)
+
+    def step(carry):
+        """One epoch, with its task loss `(C,)`."""
+        (edges, opt_state, epoch), diverged_at = carry
+        drop = masks_of(edges, epoch)
+        if n_batches == 1:
+            edges, opt_state, task = apply(edges, opt_state, drop, x3, y3, None)
+        else:
+            edges, opt_state, task = minibatches(edges, opt_state, epoch, drop)
+        diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
+        return (TrainState(edges, opt_state, epoch + 1), diverged_at), task
+
+    xmax = jnp.max(jnp.abs(x), axis=0)
+    threshold = _bound_threshold(x, y, static.loss, static.layers[-1])
+
+    def plain(carry):
+        """A full-batch epoch that records nothing; `diverged_at` by the cheap check."""
+        (edges, opt_state, epoch), diverged_at = carry
+        drop = masks_of(edges, epoch)
+        new_edges, opt_state, _ = apply(edges, opt_state, drop, x3, y3, None)
+        bound = _output_bound(edges, xmax, lay, static.hidden_activation, 1.0 / (1.0 - p))
+        suspicious = ~(bound < threshold)
+
+        def exact(d):
+            eff = edges if drop is None else tuple(w * m for w, m in zip(edges, drop))
+            z = forward_layers(eff, x3, static.hidden_activation, lay)[1][-1]
+            task = _task_loss(jnp.stack(z, axis=1) if isinstance(z, list) else z, y3, None, static.loss)
+            return jnp.where((d < 0) & ~jnp.isfinite(task), epoch, d)
+
+        diverged_at = jax.lax.cond(jnp.any(suspicious & (diverged_at < 0)), exact, lambda d: d, diverged_at)
+        return TrainState(new_edges, opt_state, epoch + 1), diverged_at
+
+    def record(before, after, task):
+        edges = before[0].edges
+        penalty = penalty_of(hyper, after[0].opt_state, edges)
+        active = sum(jnp.sum(jnp.abs(w) >= hyper.eps[None, None], axis=(0, 1), dtype=jnp.int32) for w in edges)
+        return History(task + penalty, task, penalty, active)
+
+    carry = (state, jnp.full((C,), -1, jnp.int32))
+    (state, diverged_at), history = run_epochs(step, carry, static.epochs, static.history_every, record,
+                                               plain=plain if n_batches == 1 else None)
+    history = History.empty(C) if history is None else History(*(jnp.moveaxis(h, 0, -1) for h in history))
+    state = to_first(state)
+    return TrainResult(state.edges, history, diverged_at, state)

@@ -283,5 +283,6 @@ def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path, plots: 
     if s["n_diverged"]:
         print(f"diverged runs: {s['n_diverged']} of {n} (see warnings above)")
     print(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.3f} s "
-          f"({n} run(s) × {cfg.epochs} epochs = {t['config_epochs_per_s']:.3g} config-epochs/s)")
+          f"({n} run(s) × {cfg.epochs} epochs = {t['config_epochs_per_s']:.3g} config-epochs/s), "
+          + sweep.kernel_line(t))
     print(f"wrote {out}/results.json, edges.npz" + (", plots" if plots else ""))

@@ -211,7 +211,8 @@ def print_table(task: str, cfg, summary: list[dict], metric: str, paper: dict, t
               f"{_fmt_ci(s['metrics'][key]):<30}{_fmt_ci(s['active_edges']):<30}{arch}")
     print(f"compile {timing['compile_s']:.2f} s, run {timing['run_s']:.2f} s "
           f"({timing['configs_run']} runs × {cfg.epochs} epochs = {timing['config_epochs_per_s']:.3g} "
-          f"config-epochs/s on {timing['devices']} device(s)), total {timing['total_s']:.2f} s")
+          f"config-epochs/s on {timing['devices']} device(s)), total {timing['total_s']:.2f} s, "
+          + sweep.kernel_line(timing))
     print(f"wrote {out}/results.json")
 
 

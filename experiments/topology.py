@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                    f"test {mname}", f"{title}, seed {seeds[0]}"), out / "threshold.png")
 
     print(f"\n{args.task}: {list(cfg.layers)}, penalty {cfg.penalty}, λ={cfg.lam:g}, ε={cfg.eps:g}, "
-          f"{cfg.epochs} epochs, {len(seeds)} seed(s); sweep {timing['run_s']:.2f} s (+{timing['compile_s']:.2f} s compile)")
+          f"{cfg.epochs} epochs, {len(seeds)} seed(s); sweep {timing['run_s']:.2f} s (+{timing['compile_s']:.2f} s compile), "
+          + sweep.kernel_line(timing))
     d = results["summary"][main_metric]
     print(f"{main_metric}: mean {d['mean']:.4g} [{d['ci95'][0]:.4g}, {d['ci95'][1]:.4g}]")
     print(f"distinct graphs: {st.n_distinct} in {st.n_runs} runs (canonical: dead nodes removed, hidden units sorted)")

@@ -356,6 +356,12 @@ def run_grid(
     return stacked
 
 
+def kernel_line(timing: dict) -> str:
+    """'kernel K' (and why not a faster one) from `run_grid`'s `timing`, for a CLI's summary."""
+    note = timing.get("kernel_note")
+    return f"kernel {timing['kernel']}" + (f" ({note})" if note else "")
+
+
 def _stacked_init(config: TrainConfig, grid: Grid, init):
     """`check_init`'s result as stacked numpy `TrainState`s (edges alone get each
     config's fresh optimizer state, built with its own λ, lr, ε), or None."""

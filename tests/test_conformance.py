@@ -151,7 +151,7 @@ def test_single_runs_conform(cfg):
         _assert_conforms(train(cfg, x, y, key, kernel=k), ref, cfg.eps, f"{k}: {cfg}")
 
 
-@pytest.mark.parametrize("i", [2, 5, 8])
+@pytest.mark.parametrize("i", [2, 5])
 def test_sweeps_conform(i):
     """A 4-config sweep (λ × lr) through the engine equals the vmapped reference, config by config."""
     cfg = CASES[i]
@@ -169,8 +169,8 @@ def test_sweeps_conform(i):
 
 
 FULL = [
-    TrainConfig(layers=(2, 4, 1), epochs=400, history_every=50, lr=1e-2, bias=True, dropout=0.1, penalty="proximal"),
-    TrainConfig(layers=(2, 6, 3), loss="cross_entropy", epochs=300, history_every=0, lr=1e-2, skip=True,
+    TrainConfig(layers=(2, 4, 1), epochs=300, history_every=50, lr=1e-2, bias=True, dropout=0.1, penalty="proximal"),
+    TrainConfig(layers=(2, 6, 3), loss="cross_entropy", epochs=200, history_every=0, lr=1e-2, skip=True,
                 hidden_activation="tanh", target_active=0.5),
 ]
 

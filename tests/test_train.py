@@ -61,9 +61,11 @@ def reference_loop(cfg: TrainConfig, x, y, key):
 
 @pytest.fixture(scope="module")
 def run_and_reference(xy):
+    """The reference trainer (the executable specification every kernel is pinned to) against the
+    Python loop; the kernels against the reference: tests/test_conformance.py."""
     cfg = SMALL.replace(lam=0.1)  # strong enough that edges cross ε during the run
     key = jax.random.key(3)
-    return cfg, train(cfg, *xy, key), reference_loop(cfg, *xy, key)
+    return cfg, train(cfg, *xy, key, kernel="reference"), reference_loop(cfg, *xy, key)
 
 
 def test_history_shapes_and_dtypes(run_and_reference):

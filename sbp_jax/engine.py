@@ -99,10 +99,12 @@ def _vmapped_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
     product when the data are shared). For nets with a layer above
     `SMALL_LAYER_EDGES` edges this measured 2x faster than the configs-last
     columns (`[30,64,1]` + bias, 455 samples; benchmarks/README.md)."""
+    w1 = None if wts is None else wts[:, 0]  # (S,): one config's sample weights
+
     def one(e, xb, yb):
         z = forward_layers(e, xb, static.hidden_activation, lay)[1][-1]
         z = jnp.stack(z, axis=1) if isinstance(z, list) else z
-        return _task_loss(z, yb, wts, static.loss)
+        return _task_loss(z, yb, w1, static.loss)
 
     shared = lambda a: (a[..., 0], None) if a.shape[-1] == 1 else (a, -1)
     (xb, xa), (yb, ya) = shared(x), shared(y)
@@ -161,13 +163,18 @@ def _two_layer_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
     xt = xc + ([jnp.ones_like(xc[0])] if lay.bias else [])
     if static.hidden_activation != "relu":  # m_j = 1: A[j, k] = Σ_s δ·x̃_k for every j
         A = jnp.broadcast_to(jnp.stack([jnp.sum(d * c, axis=0) for c in xt])[None], w0.shape)
-    elif static.loss == "mse" and H >= GEMM_MIN_HIDDEN:
+    elif static.loss == "mse" and H >= GEMM_MIN_HIDDEN and not lay.bias:
+        # (with a bias column the product's operand δ·x̃ gets a column δ, and XLA's transpose feeding the
+        # product ran 10x slower: 557 vs 53 us per epoch of 128 addition configs, profiled; also with the
+        # bias column apart or the columns padded; per-unit sums are faster there)
         masks = jnp.stack([(c > 0).astype(d.dtype) for c in z])  # (H, S, C)
-        dx = jnp.stack([d * c for c in xt], axis=-1)  # (S, C, K̃)
-        # one (H, S) x (S, K̃) product per config; this output order measured 1.15x faster than
+        dx = jnp.stack([d * c for c in xt], axis=-1)  # (S, C, K)
+        # one (H, S) x (S, K) product per config; this output order measured 1.15x faster than
         # "->hkc" with two devices (XLA's layouts for the batched operands differ)
         A = jnp.einsum("hsc,sck->chk", masks, dx, precision=jax.lax.Precision.HIGHEST).transpose(1, 2, 0)
     else:
+        if static.loss == "mse":  # materialise δ: XLA re-fuses the cheap mse δ (and the whole forward
+            d = jax.lax.optimization_barrier(d)  # pass behind it) into each of the H·K̃ sums otherwise
         g = [jnp.where(c > 0, d, 0.0) for c in z]
         A = jnp.stack([jnp.stack([jnp.sum(gj * c, axis=0) for c in xt]) for gj in g])  # (H, K̃, C)
     hid = lay.start(1, 1)  # first column of the hidden block in edges[1]

@@ -2,6 +2,7 @@
 
 * Two CPU devices (`XLA_FLAGS`, set before jax is imported, and only when the
   caller has not set XLA_FLAGS) so the sweep tests run the `shard_map` path.
+* A session-wide persistent compilation cache (see below).
 * `jax_numpy_rank_promotion="raise"`: silent broadcasting is an error.
 * `jax_numpy_dtype_promotion="strict"`: silent dtype promotion is an error.
   sbp_jax's own code passes under it, but optax's Adam does not
@@ -13,11 +14,22 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 
 if "XLA_FLAGS" not in os.environ:
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+# One persistent compilation cache for the session, inherited by the CLI subprocesses: a program
+# compiled once (by a test or a CLI run) is not compiled again by the next one (the CLI tests run
+# the same few programs many times). Fresh per session, removed at exit, so no state leaks between runs.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="sbp_jax_test_cache_")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

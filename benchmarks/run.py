@@ -2,12 +2,13 @@
 
     python -m benchmarks.run --device cpu --full  [--out benchmarks/results]
     python -m benchmarks.run --device cpu --quick --out /tmp/bench
+    python -m benchmarks.run --device cpu --full --options-only --out /tmp/bench_options
 
 Sections (all written to `<out>/bench_<device>.json`, plot `<out>/throughput_<device>.png`):
   * machine: platform, CPU model, cores, versions, devices;
   * agreement: the peers' final edges vs sbp_jax's `train` (`benchmarks.check_peers`);
   * single_run: XOR (1000 epochs) and addition (2000 epochs), one config:
-    ours = `sbp_jax.fast.train_single` (first call = compile + run, then the
+    ours = `train(..., kernel='single')` (first call = compile + run, then the
     steady state, median of repeats; `sbp_jax.train.train` is timed too) vs the
     idiomatic PyTorch loop (`peers.torch_loop`); both record the per-epoch history;
   * sweep: throughput in config-epochs/s for growing config counts, ours =
@@ -17,7 +18,12 @@ Sections (all written to `<out>/bench_<device>.json`, plot `<out>/throughput_<de
     compiled configs, also in chunks of 256, 512 and 1,024 configs (a fresh
     instance per size, one chunk timed; its best size counts); with the ratios
     and memory for each. At least 300 epochs
-    per sweep measurement (`SWEEP_MIN_EPOCHS`).
+    per sweep measurement (`SWEEP_MIN_EPOCHS`);
+  * options: the same sweep throughput per `TrainConfig` option (bias, skip,
+    dropout, per-layer λ, λ schedule, target sparsity, proximal, minibatches)
+    on XOR, addition and a [30,64,1] breast-cancer net, with the ratio to the
+    plain setting, the kernel that ran and, for plain and bias, the ratio to
+    the batched peer (`benchmarks.options`; `--options-only` runs just this).
 On CPU, XLA is given one host device per core (`XLA_FLAGS`) before jax is
 imported, so `run_grid` shards the config axis over all cores.
 """
@@ -36,6 +42,7 @@ if _DEVICE == "cpu" and "xla_force_host_platform_device_count" not in os.environ
 if _DEVICE == "cpu":
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
@@ -46,9 +53,8 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sbp_jax import sweep, tasks  # noqa: E402
+from sbp_jax import kernels, sweep, tasks  # noqa: E402
 from sbp_jax.config import TrainConfig  # noqa: E402
-from sbp_jax.fast import train_single  # noqa: E402
 from sbp_jax.train import train  # noqa: E402
 
 TASK_CONFIGS = {
@@ -188,8 +194,9 @@ def single_run(name: str, repeats: int, torch_device: str, epochs: int | None = 
             times.append(time.perf_counter() - t0)
         return first, times
 
-    # ours = the single-run fast kernel (a public call; `train` runs the same program for these
-    # configs, `train_is_train_single` checks it); `train` itself is timed too.
+    # ours = the single-run kernel forced (`train(..., kernel="single")`); `train` with the automatic
+    # choice is timed too, and `train_is_train_single` checks that it runs the same program.
+    train_single = functools.partial(train, kernel="single")
     first, times = timed_calls(train_single)
     steady = statistics.median(times)
     t_first, t_times = timed_calls(train)
@@ -198,7 +205,8 @@ def single_run(name: str, repeats: int, torch_device: str, epochs: int | None = 
     out = {
         "epochs": cfg.epochs,
         "layers": list(cfg.layers),
-        "ours_call": "sbp_jax.fast.train_single(config, x, y, key)",
+        "ours_call": "sbp_jax.train(config, x, y, key, kernel='single')",
+        "ours_kernel": kernels.select(cfg.static_part(), single=True).kernel,
         "ours_first_call_s": first,
         "ours_compile_s": max(first - steady, 0.0),
         "ours_steady_s": steady,
@@ -256,16 +264,20 @@ def sweep_epochs(name: str, n: int, mode: str) -> int:
     return int(min(full, max(SWEEP_MIN_EPOCHS, round(work / n / 50) * 50)))
 
 
-def ours_sweep(name: str, n: int, epochs: int, chunk: int | None):
-    """Warm up (compile) and return `(info, timed)`: `timed()` runs the whole grid once."""
-    cfg = TASK_CONFIGS[name].replace(epochs=epochs, history_every=0)
-    d = task_data(name)
+def ours_sweep(name: str, n: int, epochs: int, chunk: int | None, *, cfg: TrainConfig | None = None,
+               data: tasks.TaskData | None = None):
+    """Warm up (compile) and return `(info, timed)`: `timed()` runs the whole grid once. `info` names
+    the kernel `run_grid` ran (`kernel`, None before run_grid recorded it). `cfg` and `data`
+    replace the task's config and data (`benchmarks.options`: other options and nets)."""
+    cfg = (cfg or TASK_CONFIGS[name]).replace(epochs=epochs, history_every=0)
+    d = task_data(name) if data is None else data
     grid = make_sweep_grid(cfg, n)
     n_dev = len(jax.devices())
     per_dev = chunk or sweep.chunk_for(cfg, len(d.x_train), n, n_dev)  # what run_grid will use
     per_chunk = per_dev * n_dev
     t0 = time.perf_counter()
-    sweep.run_grid(cfg, d, grid.take(np.arange(min(n, per_chunk))), chunk=per_dev)  # compile that chunk program
+    warm_timing = {}  # compile that chunk program (the same program as the timed runs', so the same kernel)
+    sweep.run_grid(cfg, d, grid.take(np.arange(min(n, per_chunk))), chunk=per_dev, timing=warm_timing)
     warm = time.perf_counter() - t0
 
     def timed() -> float:
@@ -275,24 +287,28 @@ def ours_sweep(name: str, n: int, epochs: int, chunk: int | None):
         assert out.result.edges[0].shape[0] == n
         return dt
 
-    return {"warmup_s": warm, "devices": n_dev, "chunk_per_device": per_chunk // n_dev}, timed
+    return {"warmup_s": warm, "devices": n_dev, "chunk_per_device": per_chunk // n_dev,
+            "kernel": warm_timing.get("kernel")}, timed
 
 
-def peer_sweep(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict) -> dict:
+def peer_sweep(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict, *,
+               cfg: TrainConfig | None = None, data: tasks.TaskData | None = None) -> tuple:
+    """The batched peer on n configs of the task (or of `cfg` and `data`: plain or `bias=True`, what
+    `BatchedSBP` implements), warmed up; returns `(info, timed)` like `ours_sweep`."""
     import torch
 
     from benchmarks.peers.torch_batched import BatchedSBP
-    from sbp_jax.network import init_edges
 
-    cfg = TASK_CONFIGS[name]
-    d = task_data(name)
+    cfg = cfg or TASK_CONFIGS[name]
+    d = task_data(name) if data is None else data
     grid = make_sweep_grid(cfg, n)
-    # Initial edges: the same scheme as ours (drawn in numpy for speed; values do not affect timing).
+    # Initial edges: the same scheme as ours (drawn in numpy for speed; values do not affect timing),
+    # with bias a zero last column (`bias_init='zeros'`): `(n, n_out, n_in [+ 1])`.
     rng = np.random.default_rng(0)
-    e0 = [(rng.standard_normal((n, o, i)) * (2.0 / i) ** 0.5).astype(np.float32)
+    e0 = [np.concatenate([rng.standard_normal((n, o, i)) * (2.0 / i) ** 0.5, np.zeros((n, o, int(cfg.bias)))],
+                         axis=2).astype(np.float32)
           for i, o in zip(cfg.layers[:-1], cfg.layers[1:])]
-    del init_edges
-    b = BatchedSBP(e0, d.x_train, d.y_train, grid.lam, grid.lr, loss=cfg.loss, **peer_kw)
+    b = BatchedSBP(e0, d.x_train, d.y_train, grid.lam, grid.lr, loss=cfg.loss, bias=cfg.bias, **peer_kw)
     if torch_device != "cpu":
         for attr in ("flat", "m", "v", "x", "y", "lam", "lr"):
             setattr(b, attr, getattr(b, attr).to(torch_device))
@@ -315,6 +331,8 @@ def peer_sweep(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict)
     return {"warmup_s": warm}, timed
 
 
+PEER_COMPILE_MIN = 1024  # --peer-compile auto: compile from this many configs (eager wins below, on tiny nets)
+
 # Chunk sizes tried for the batched peer on big grids (a fresh compiled instance each; its best is kept).
 # Measured: its rate is ~flat from 256 to 1,024 configs and falls beyond (its activations spill), and a
 # compiled instance is sometimes ~3x slower than another of the same shape (inductor/OpenMP), so one
@@ -322,14 +340,16 @@ def peer_sweep(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict)
 PEER_CHUNKS = (256, 512, 1024)
 
 
-def peer_chunked(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict, repeats: int) -> dict:
+def peer_chunked(name: str, n: int, epochs: int, torch_device: str, peer_kw: dict, repeats: int,
+                 **net) -> dict:
     """The batched peer run as sequential chunks (what a user would do for a big grid), at its best
     size: for each size in PEER_CHUNKS one chunk is timed (every chunk of a size has the same shapes
     and work) on a fresh instance; the rate is the best size's; `seconds_extrapolated` = that chunk's
-    time × the number of chunks. `tried` lists every size's chunk rate."""
+    time × the number of chunks. `tried` lists every size's chunk rate. `net`: `peer_sweep`'s
+    `cfg` and `data`."""
     tried = []
     for size in PEER_CHUNKS:
-        info, timed = peer_sweep(name, size, epochs, torch_device, peer_kw)
+        info, timed = peer_sweep(name, size, epochs, torch_device, peer_kw, **net)
         t = min(timed() for _ in range(repeats))
         tried.append(dict(info, chunk=size, chunk_seconds=t, config_epochs_per_s=size * epochs / t))
     best = max(tried, key=lambda r: r["config_epochs_per_s"])
@@ -415,10 +435,16 @@ def main(argv=None) -> dict:
                    help="torch.compile the batched peer (auto: in --full for >= 1024 configs, where "
                         "it is faster than eager on CPU; never in --quick)")
     p.add_argument("--no-peer", action="store_true", help="skip the PyTorch peers")
+    p.add_argument("--options", action=argparse.BooleanOptionalAction, default=True,
+                   help="the per-option sweep table (benchmarks.options; a tiny one in --quick)")
+    p.add_argument("--options-only", action="store_true",
+                   help="machine, agreement and the per-option table only (no single runs, no sweeps)")
     args = p.parse_args(argv)
+    if args.options_only and not args.options:
+        p.error("--options-only and --no-options contradict each other")
     run_mode = "quick" if args.quick else "full"
     sizes = args.sizes or (QUICK_SIZES if run_mode == "quick" else FULL_SIZES)
-    task_names = [t for t in args.tasks.split(",") if t]
+    task_names = [] if args.options_only else [t for t in args.tasks.split(",") if t]
 
     have_torch = False
     if not args.no_peer:
@@ -431,7 +457,8 @@ def main(argv=None) -> dict:
             print("torch not installed: peers skipped (pip install -e '.[bench]')", file=sys.stderr)
     torch_device = "cuda" if args.device == "gpu" else "cpu"
     def peer_kw_for(n: int) -> dict:
-        compile_peer = {"auto": run_mode == "full" and n >= 1024, "on": True, "off": False}[args.peer_compile]
+        auto = run_mode == "full" and n >= PEER_COMPILE_MIN
+        compile_peer = {"auto": auto, "on": True, "off": False}[args.peer_compile]
         return {"forward": "bmm", "backward": "manual", "compile": compile_peer}
 
     peer_kw = {"forward": "bmm", "backward": "manual", "compile": args.peer_compile}
@@ -503,11 +530,21 @@ def main(argv=None) -> dict:
             results["sweep"].append(rec)
             write_json_atomic(out_json, results)
 
+    if args.options:
+        from benchmarks.options import measure_options
+
+        def on_row(rows):
+            results["options"] = rows
+            write_json_atomic(out_json, results)
+
+        measure_options(run_mode, torch_device, have_torch, peer_kw_for, mem, on_row)
+
     results["total_seconds"] = time.perf_counter() - t_start
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     write_json_atomic(out_json, results)
     try:
-        plot(results, os.path.join(args.out, f"throughput_{args.device}.png"))
+        if results["sweep"]:
+            plot(results, os.path.join(args.out, f"throughput_{args.device}.png"))
     except Exception as ex:  # noqa: BLE001 - a plot failure must not lose the JSON
         print(f"plot failed: {ex!r}", file=sys.stderr)
     print(f"wrote {out_json} ({results['total_seconds']:.0f} s)")

@@ -14,9 +14,50 @@ needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="torch not installed (pip install -e '.[bench]')")
 
 
+# The --quick per-option table (benchmarks.options.PLANS["quick"]): plain and bias on XOR and on the
+# [30,64,1] breast-cancer net.
+QUICK_OPTION_ROWS = {(net, o) for net in ("xor", "breast_cancer") for o in ("plain", "bias")}
+
+
+def _check_options(rows, with_peer: bool):
+    """The per-option rows: the expected (net, option) pairs, positive rates, ratios to the same net's
+    plain row, the kernel field; peer rates and ratios on the plain and bias rows iff `with_peer`."""
+    assert {(r["net"], r["option"]) for r in rows} == QUICK_OPTION_ROWS
+    plain = {r["net"]: r["config_epochs_per_s"] for r in rows if r["option"] == "plain"}
+    for r in rows:
+        assert r["config_epochs_per_s"] > 0 and r["configs"] >= 1 and r["epochs"] >= 1 and "kernel" in r
+        assert r["ratio_to_plain"] == pytest.approx(r["config_epochs_per_s"] / plain[r["net"]])
+        has_peer = with_peer and r["option"] in ("plain", "bias")
+        assert ("ratio_ours_over_peer_best" in r) == has_peer
+        if has_peer:
+            assert r["peer_best_config_epochs_per_s"] >= r["peer"]["config_epochs_per_s"] > 0
+            assert r["ratio_ours_over_peer_best"] > 0
+    assert {tuple(r["layers"]) for r in rows if r["net"] == "breast_cancer"} == {(30, 64, 1)}
+
+
+def test_full_option_table_plan():
+    """--full times every option on XOR and addition, plain and bias on [30,64,1], each at >= 300 epochs and
+    2k-8k configs on the small nets; every row's config is valid (checked here, where it is cheap)."""
+    from benchmarks.options import NETS, OPTIONS, PLANS
+    from benchmarks.run import SWEEP_MIN_EPOCHS
+
+    full = PLANS["full"]
+    assert set(OPTIONS) == {"plain", "bias", "skip", "dropout", "layer_lams", "lam_schedule", "target_active",
+                            "proximal", "minibatch"}
+    assert set(full["xor"][2]) == set(full["addition"][2]) == set(OPTIONS)
+    assert {"plain", "bias"} <= set(full["breast_cancer"][2])
+    for net, (n, epochs, options) in full.items():
+        assert epochs >= SWEEP_MIN_EPOCHS and (net == "breast_cancer" or 2048 <= n <= 8192)
+        assert options[0] == "plain"  # the baseline of the ratios comes first
+        base = NETS[net][0]
+        for o in options:
+            base.replace(**OPTIONS[o])
+
+
 def _quick(tmp_path, *extra):
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # real compile times (the JSON reports them)
     subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--quick", "--out", str(tmp_path),
                     *extra], cwd=ROOT, env=env, check=True, timeout=300)
     return json.loads((tmp_path / "bench_cpu.json").read_text())
@@ -34,6 +75,7 @@ def test_quick_run_without_peers_writes_our_side(tmp_path):
     for rec in r["sweep"]:
         assert rec["ours"]["config_epochs_per_s"] > 0 and "peer" not in rec
         assert rec["ours"]["chunk_per_device"] >= 1 and "peak_rss_mib" in rec["ours"]["memory"]
+    _check_options(r["options"], with_peer=False)
     assert (tmp_path / "throughput_cpu.png").exists()
 
 
@@ -46,10 +88,31 @@ def test_peers_agree_with_sbp_jax():
     # conftest sets strict dtype promotion, which optax's Adam does not pass.
     with jax.numpy_dtype_promotion("standard"):
         report = check_peers.check(epochs=50, atol=1e-4, seeds=(0,), lams=(1e-2, 1e-1), lrs=(1e-3, 1e-2),
-                                   forwards=("bmm",), backwards=("manual", "autograd"))
+                                   forwards=("bmm",), backwards=("manual", "autograd"), biases=(False, True))
     assert report["passed"], report
-    peers = {c["peer"] for c in report["cases"]}
-    assert "torch_loop" in peers and any(p.startswith("torch_batched") for p in peers)
+    peers = {(c["task"], c["bias"], c["peer"]) for c in report["cases"]}
+    for task in ("xor", "addition"):
+        assert (task, False, "torch_loop") in peers
+        for bias in (False, True):  # the batched peer, with bias edges too
+            assert {(task, bias, f"torch_batched[bmm,{bw}]") for bw in ("manual", "autograd")} <= peers
+
+
+@needs_torch
+def test_batched_peer_bias_shapes():
+    """With bias the peer's edges are `(C, n_out, n_in + 1)`; other shapes are refused."""
+    import numpy as np
+
+    from benchmarks.peers.torch_batched import BatchedSBP
+
+    x, y = np.zeros((5, 2), np.float32), np.zeros((5, 1), np.float32)
+    plain = [np.zeros((3, 4, 2), np.float32), np.zeros((3, 1, 4), np.float32)]
+    bias = [np.zeros((3, 4, 3), np.float32), np.zeros((3, 1, 5), np.float32)]
+    BatchedSBP(plain, x, y, 1e-2, 1e-3, loss="bce")
+    BatchedSBP(bias, x, y, 1e-2, 1e-3, loss="bce", bias=True)
+    with pytest.raises(ValueError, match="bias=True"):
+        BatchedSBP(plain, x, y, 1e-2, 1e-3, loss="bce", bias=True)
+    with pytest.raises(ValueError, match="bias=False"):
+        BatchedSBP(bias, x, y, 1e-2, 1e-3, loss="bce")
 
 
 @needs_torch
@@ -73,17 +136,21 @@ def test_quick_run_writes_json(tmp_path):
         assert rec["peer"]["config_epochs_per_s"] > 0
         assert "ratio_ours_over_peer" in rec
         assert "peak_rss_mib" in rec["ours"]["memory"]
+    _check_options(r["options"], with_peer=True)
     assert (tmp_path / "throughput_cpu.png").exists()
 
 
 @needs_torch
-def test_chunked_peer_keeps_its_best_chunk_size():
+@pytest.mark.parametrize("bias", [False, True])
+def test_chunked_peer_keeps_its_best_chunk_size(bias):
     """`peer_chunked` times one chunk of every size in PEER_CHUNKS on a fresh instance and rates the
-    whole grid by the best size (eager here, 2 epochs: shapes and bookkeeping, not speed)."""
-    from benchmarks.run import PEER_CHUNKS, peer_chunked
+    whole grid by the best size (eager here, 2 epochs: shapes and bookkeeping, not speed); with bias
+    edges too (`cfg` replaces the task's config)."""
+    from benchmarks.run import PEER_CHUNKS, TASK_CONFIGS, peer_chunked
 
     n, epochs = 2500, 2
-    r = peer_chunked("xor", n, epochs, "cpu", {"forward": "bmm", "backward": "manual", "compile": False}, 1)
+    r = peer_chunked("xor", n, epochs, "cpu", {"forward": "bmm", "backward": "manual", "compile": False}, 1,
+                     cfg=TASK_CONFIGS["xor"].replace(bias=bias))
     assert [t["chunk"] for t in r["tried"]] == list(PEER_CHUNKS)
     best = max(r["tried"], key=lambda t: t["config_epochs_per_s"])
     assert r["chunk"] == best["chunk"] and r["chunk_seconds"] == best["chunk_seconds"]

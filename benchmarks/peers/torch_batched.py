@@ -9,6 +9,12 @@ or a broadcast multiply-and-sum; the backward pass is autograd or written by
 hand (`backward="manual"`, no autograd graph). `torch.compile` of the epoch
 step is optional (`compile=True`).
 
+Bias edges (`bias=True`), as sbp_jax's `TrainConfig(bias=True)`: every
+non-output layer has a constant-1 node whose out-edges are the LAST column of
+the next layer's edges, `(C, n_out, n_in + 1)`, so
+`h_{l+1} = σ(W[:, :, :n_in] @ h_l + W[:, :, n_in])`. They are ordinary
+entries of the flat buffer: penalised with λ·sign(w) and updated by the same Adam.
+
 The update is the paper's rule exactly as in sbp_jax:
 g = ∂task/∂W + λ·sign(W); Adam(lr, b1=0.9, b2=0.999, eps=1e-8), bias-corrected
 like `torch.optim.Adam` (step_size = lr/(1−b1^t), denom = sqrt(v)/sqrt(1−b2^t) + eps).
@@ -66,10 +72,12 @@ class BatchedSBP:
       lam, lr: per-config λ and Adam lr, shape `(C,)` (or scalars).
       loss: 'bce' or 'mse'. forward: 'bmm' | 'bcast'. backward: 'autograd' | 'manual'.
       compile: wrap the epoch step in `torch.compile`.
+      bias: the last column of every `edges0[l]` is the bias node's edges,
+        `(C, n_out, n_in + 1)` (see the module docstring).
     """
 
     def __init__(self, edges0, x, y, lam, lr, *, loss: str, forward: str = "bmm",
-                 backward: str = "manual", compile: bool = False):
+                 backward: str = "manual", compile: bool = False, bias: bool = False):
         if forward not in FORWARDS:
             raise ValueError(f"forward={forward!r} is invalid: allowed {FORWARDS}")
         if backward not in BACKWARDS:
@@ -82,6 +90,13 @@ class BatchedSBP:
         self.m = torch.zeros_like(self.flat)
         self.v = torch.zeros_like(self.flat)
         self.x = torch.as_tensor(np.asarray(x, np.float32))
+        self.bias = bias
+        widths = [self.x.shape[1]] + [o for o, _ in self.shapes[:-1]]
+        if [i for _, i in self.shapes] != [n + bias for n in widths]:
+            raise ValueError(f"edge shapes {self.shapes} do not fit inputs of width {self.x.shape[1]} "
+                             f"with bias={bias}: edges[l] must be (C, n_{{l+1}}, n_l{' + 1' if bias else ''})")
+        if bias:  # the inputs carry the constant-1 node: (n, n_0 + 1)
+            self.x = torch.cat([self.x, torch.ones(self.x.shape[0], 1)], dim=1)
         self.y = torch.as_tensor(np.asarray(y, np.float32))
         self.lam = torch.as_tensor(np.broadcast_to(np.asarray(lam, np.float32), (self.C,)).copy())[:, None]
         self.lr = torch.as_tensor(np.broadcast_to(np.asarray(lr, np.float32), (self.C,)).copy())[:, None]
@@ -108,13 +123,23 @@ class BatchedSBP:
         return out
 
     def _forward(self, ws):
-        """Returns z (C, n, n_out), the inputs of every layer and the hidden pre-activations."""
+        """Returns z (C, n, n_out), the inputs of every layer and the hidden pre-activations.
+
+        With bias every layer's input carries a last constant-1 column (`(n, n_0 + 1)` shared,
+        then `(C, n, n_l + 1)`), so one product gives `W[:, :, :n_l] @ h + W[:, :, n_l]` and the
+        backward's `dᵀ @ input` gives the bias column's gradient Σ_samples d with the rest.
+        Chosen over adding the bias column separately (and concatenating its gradient `d.sum(1)`):
+        compiled, 300 epochs, 2 threads, config-epochs/s on a shared 2-core CPU (noisy), this form
+        vs that one: XOR 1,024 configs 3.9–5.8e5 vs 0.2–1.9e5, addition 1.0–2.3e5 vs 0.9–1.0e5,
+        [30,64,1] on breast cancer 256 configs 0.4–1.8e4 vs 0.3–1.4e4; eager, equal within noise."""
         h, hs, pre = self.x, [], []
         for w in ws[:-1]:
             hs.append(h)
             a = _affine(h, w, self.form)
             pre.append(a)
             h = torch.relu(a)
+            if self.bias:
+                h = torch.cat([h, torch.ones_like(h[:, :, :1])], dim=2)
         hs.append(h)
         return _affine(h, ws[-1], self.form), hs, pre
 
@@ -131,9 +156,10 @@ class BatchedSBP:
         d = _dz(z, self.y, self.loss)  # (C, n, n_out)
         grads = [None] * len(ws)
         for l in range(len(ws) - 1, -1, -1):
-            grads[l] = torch.matmul(d.transpose(1, 2), hs[l])  # (C, n_out, n_in)
+            grads[l] = torch.matmul(d.transpose(1, 2), hs[l])  # (C, n_out, n_in [+ 1])
             if l > 0:
-                d = torch.matmul(d, ws[l]) * (pre[l - 1] > 0)
+                w = ws[l][:, :, :-1] if self.bias else ws[l]  # the bias node has no input
+                d = torch.matmul(d, w) * (pre[l - 1] > 0)
         return torch.cat([g.reshape(self.C, -1) for g in grads], dim=1)
 
     @staticmethod
@@ -171,5 +197,6 @@ class BatchedSBP:
 
 
 def train(edges0, x, y, lam, lr, *, loss: str, epochs: int, **kw) -> list[np.ndarray]:
-    """Train C configs (edges0[l] of shape `(C, n_out, n_in)`) for `epochs`; final edges."""
+    """Train C configs (edges0[l] of shape `(C, n_out, n_in)`, `(C, n_out, n_in + 1)` with
+    `bias=True`) for `epochs`; final edges, same shapes."""
     return BatchedSBP(edges0, x, y, lam, lr, loss=loss, **kw).run(epochs).edges()

@@ -1,0 +1,143 @@
+"""Per-option sweep throughput: every `TrainConfig` option's `run_grid` rate beside the plain setting's.
+
+Called by `python -m benchmarks.run` (section `options`; `--options-only` runs just this one):
+
+    python -m benchmarks.run --device cpu --full --options-only --out /tmp/bench_options
+
+For each net in `NETS` and each option of its plan, `sweep.run_grid(cfg.replace(**option,
+history_every=0), data, grid)` is timed exactly as `run.ours_sweep` times the plain sweeps (compile
+excluded by a warm-up on the same chunk shape, best of `repeats` whole-grid runs), on a grid of
+16 λ × configs/16 seeds (`run.make_sweep_grid`). Each row records the rate in config-epochs/s, its
+ratio to the same net's plain row, the kernel `run_grid` ran, and, for the rows the batched PyTorch
+peer implements (`PEER_OPTIONS`: plain and bias), the ratio to that peer at its best chunking
+(`run.peer_sweep`, all configs in one batch, compiled whenever `run.main` compiles the peer for a
+grid of `PEER_COMPILE_MIN` configs (--full; --peer-compile auto or on); when compiled, also
+`run.peer_chunked` above `max(run.PEER_CHUNKS)` configs and the eager peer at or below it; the
+fastest counts: none wins everywhere, see `_peer_best`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from benchmarks.run import (
+    PEER_CHUNKS, PEER_COMPILE_MIN, SWEEP_MIN_EPOCHS, TASK_CONFIGS, Memory, measure, ours_sweep, peer_chunked,
+    peer_sweep, task_data,
+)
+from sbp_jax import datasets
+from sbp_jax.config import TrainConfig
+from sbp_jax.tasks import TaskData
+
+# The `TrainConfig` changes of each row; "plain" is the paper's setting, the baseline of the ratios.
+OPTIONS = {
+    "plain": {},
+    "bias": {"bias": True},
+    "skip": {"skip": True},
+    "dropout": {"dropout": 0.1},
+    "layer_lams": {"layer_lams": (1.0, 0.5)},
+    "lam_schedule": {"lam_schedule": "warmup_ramp", "lam_warmup": 50, "lam_ramp": 100},
+    "target_active": {"target_active": 0.5},
+    "proximal": {"penalty": "proximal"},
+    "minibatch": {"batch_size": 32},
+}
+PEER_OPTIONS = ("plain", "bias")  # what `peers.torch_batched.BatchedSBP` implements
+
+BREAST_CANCER = TrainConfig(layers=(30, 64, 1), loss="bce", lam=1e-2, lr=1e-3, eps=1e-2, epochs=SWEEP_MIN_EPOCHS)
+
+
+def _breast_cancer() -> TaskData:
+    """`datasets.load('breast_cancer')` (569 samples, 30 standardised inputs) as run_grid's
+    `(x_train (341, 30), y_train (341, 1), x_test (114, 30), y_test (114, 1))`; the validation split is unused."""
+    ds = datasets.load("breast_cancer")
+    return TaskData(ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+
+
+# net -> (config, data loader): XOR [2,4,1] bce, addition [2,8,1] mse, a tabular [30,64,1] bce net.
+NETS: dict[str, tuple[TrainConfig, Callable[[], TaskData]]] = {
+    "xor": (TASK_CONFIGS["xor"], lambda: task_data("xor")),
+    "addition": (TASK_CONFIGS["addition"], lambda: task_data("addition")),
+    "breast_cancer": (BREAST_CANCER, _breast_cancer),
+}
+
+# mode -> net -> (configs, epochs, options). --full: 4,096 configs (within the issue's 2k–8k) × 300 epochs
+# for the small nets; the [30,64,1] net at 256 configs, plain and bias only (autodiff kernel, 2026-12-01:
+# 1.4e4 config-epochs/s quiet, 3–8e3 under CPU contention, i.e. 6–25 s a run plus a 10–27 s warm-up;
+# every other option there would add ~0.5–1 min; its peer, compiled and eager, about as much).
+# --quick: a smoke test of the table's plumbing (ratios, kernel, peer columns, the wide net's data), plain
+# and bias on XOR and [30,64,1]: each row compiles a program (~2.5 s on XOR, 4–8 s on [30,64,1]), so every
+# option on XOR would add ~20 s to each quick run; the options' own paths are the engine tests' job.
+PLANS = {
+    "full": {"xor": (4096, SWEEP_MIN_EPOCHS, tuple(OPTIONS)),
+             "addition": (4096, SWEEP_MIN_EPOCHS, tuple(OPTIONS)),
+             "breast_cancer": (256, SWEEP_MIN_EPOCHS, PEER_OPTIONS)},
+    "quick": {"xor": (16, 5, PEER_OPTIONS),
+              "breast_cancer": (16, 5, PEER_OPTIONS)},
+}
+
+
+def _peer_best(net: str, cfg: TrainConfig, data: TaskData, n: int, epochs: int, torch_device: str,
+               peer_kw: dict, repeats: int, mem: Memory) -> dict:
+    """The batched peer on `n` configs of `cfg` at its best: all configs in one batch with `peer_kw`
+    (`peer`); when compiled, also above `max(PEER_CHUNKS)` configs in chunks (`peer_chunked`, the best
+    of its chunk sizes, as `run.main` does) and at or below it eager (`peer_eager`). On [30,64,1] at
+    256 configs compiled won on a quiet machine (plain 2.3e4 vs 1.4e4 config-epochs/s eager, bias 1.8e4
+    vs 7.5e3) but not under CPU contention (plain 5.5–6.1e3 compiled vs 8.6–9.6e3 eager), so both are
+    timed there. `peer_best_config_epochs_per_s` is the fastest."""
+    def one_batch(kw: dict) -> dict:
+        rec = measure(lambda: peer_sweep(net, n, epochs, torch_device, kw, cfg=cfg, data=data), n, epochs, repeats, mem)
+        return dict(rec, variant=kw)
+
+    out = {"peer": one_batch(peer_kw)}
+    if peer_kw["compile"] and n > max(PEER_CHUNKS):
+        out["peer_chunked"] = peer_chunked(net, n, epochs, torch_device, peer_kw, repeats, cfg=cfg, data=data)
+    elif peer_kw["compile"]:
+        out["peer_eager"] = one_batch(dict(peer_kw, compile=False))
+    return dict(out, peer_best_config_epochs_per_s=max(r["config_epochs_per_s"] for r in out.values()))
+
+
+def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for: Callable[[int], dict],
+                    mem: Memory, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """Time every (net, option) row of `PLANS[mode]`; print one line per row.
+
+    Args:
+      mode: 'full' or 'quick'.
+      torch_device: 'cpu' or 'cuda' (the peer's device).
+      have_torch: also time the batched peer on the `PEER_OPTIONS` rows.
+      peer_kw_for: config count -> `BatchedSBP` keyword arguments (`run.main`'s choice of compile;
+        asked for at least `PEER_COMPILE_MIN` configs, see the module docstring).
+      mem: the section memory meter.
+      on_row: called with the rows so far after each row (e.g. to write the JSON).
+    Returns:
+      one dict per row: `net`, `layers`, `loss`, `option`, `changes` (the `TrainConfig` fields set),
+      `configs`, `epochs`, `config_epochs_per_s`, `ratio_to_plain`, `kernel`, `ours` (`run.measure`'s
+      record: seconds, warm-up, chunk, memory); on peer rows also `peer`, `peer_chunked` or
+      `peer_eager` (see `_peer_best`), `peer_best_config_epochs_per_s` and `ratio_ours_over_peer_best`.
+    """
+    repeats = 1 if mode == "quick" else 2
+    rows = []
+    for net, (n, epochs, options) in PLANS[mode].items():
+        base, load = NETS[net]
+        data = load()
+        plain_rate = None
+        for option in options:
+            cfg = base.replace(**OPTIONS[option])
+            ours = measure(lambda: ours_sweep(net, n, epochs, None, cfg=cfg, data=data), n, epochs, repeats, mem)
+            rate = ours["config_epochs_per_s"]
+            plain_rate = rate if option == "plain" else plain_rate
+            row = {"net": net, "layers": list(cfg.layers), "loss": cfg.loss, "option": option,
+                   "changes": OPTIONS[option], "configs": n, "epochs": epochs, "config_epochs_per_s": rate,
+                   "ratio_to_plain": rate / plain_rate if plain_rate else None, "kernel": ours["kernel"],
+                   "ours": ours}
+            msg = (f"options {net:13s} {option:13s} C={n:>5d} E={epochs:>4d}: {rate:.3g} config-epochs/s, "
+                   f"{row['ratio_to_plain'] or float('nan'):.2f}x plain, kernel {row['kernel']}")
+            if have_torch and option in PEER_OPTIONS:
+                peer_kw = peer_kw_for(max(n, PEER_COMPILE_MIN))
+                row.update(_peer_best(net, cfg, data, n, epochs, torch_device, peer_kw, repeats, mem))
+                row["ratio_ours_over_peer_best"] = rate / row["peer_best_config_epochs_per_s"]
+                msg += (f"; torch peer best {row['peer_best_config_epochs_per_s']:.3g} "
+                        f"-> {row['ratio_ours_over_peer_best']:.2f}x")
+            print(msg, flush=True)
+            rows.append(row)
+            if on_row:
+                on_row(rows)
+    return rows

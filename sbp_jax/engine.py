@@ -156,6 +156,9 @@ def _two_layer_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
     H = w0.shape[0]
     hs, zs = forward_layers(edges, x, static.hidden_activation, lay)
     z, out = zs[0], zs[1][0]  # hidden pre-activations (S, C) each; output (S, C)
+    if static.dropout > 0:  # materialise them once: with dropped-out weights XLA otherwise recomputes them
+        z = list(jax.lax.optimization_barrier(z))  # in every consumer (XOR: 174 -> 146 us per epoch of 256
+        # configs; without dropout the barrier costs: 109 -> 131 us)
     xc = [hs[0][:, k] for k in range(hs[0].shape[1])]  # (S, 1) or (S, C)
     d = output_delta(out[:, None], y[:, :1], static.loss)[:, 0]
     d = d * (1.0 / x.shape[0]) if wts is None else d * (wts * (1 / jnp.sum(wts)))

@@ -46,7 +46,7 @@ from .config import TrainConfig
 from .layout import Layout
 from .loop import (History, Hyper, TrainResult, TrainState, dropout_key, dropout_masks, epoch_batches,
                    fresh_state, minibatch_plan, optimizer, run_epochs)
-from .network import SMALL_LAYER_EDGES, forward_layers
+from .network import SMALL_LAYER_EDGES, forward, forward_layers
 from .objective import output_delta, pointwise_loss, task_loss_from_logits
 from .penalty import applied_penalty
 
@@ -69,6 +69,11 @@ def to_first(tree):
     return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), tree)
 
 
+def _dropped_out(edges, drop):
+    """The net the epoch's forward pass uses: `edges` times the dropout multipliers (None: `edges`)."""
+    return edges if drop is None else tuple(w * m for w, m in zip(edges, drop))
+
+
 def _task_loss(z, y, wts, loss: str):
     """Per-config task loss `(C,)` of outputs `z` `(S, n_out, C)`; with minibatch
     weights `wts` `(S, 1)` the mean over the samples of weight 1."""
@@ -83,9 +88,7 @@ def _autodiff_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
     Configs are independent, so the gradient of the sum over configs is each
     config's own gradient."""
     def total(e):
-        z = forward_layers(e, x, static.hidden_activation, lay)[1][-1]
-        z = jnp.stack(z, axis=1) if isinstance(z, list) else z
-        task = _task_loss(z, y, wts, static.loss)
+        task = _task_loss(forward(e, x, static.hidden_activation, lay), y, wts, static.loss)
         return jnp.sum(task), task
 
     (_, task), grads = jax.value_and_grad(total, has_aux=True)(edges)
@@ -102,9 +105,7 @@ def _vmapped_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
     w1 = None if wts is None else wts[:, 0]  # (S,): one config's sample weights
 
     def one(e, xb, yb):
-        z = forward_layers(e, xb, static.hidden_activation, lay)[1][-1]
-        z = jnp.stack(z, axis=1) if isinstance(z, list) else z
-        return _task_loss(z, yb, w1, static.loss)
+        return _task_loss(forward(e, xb, static.hidden_activation, lay), yb, w1, static.loss)
 
     shared = lambda a: (a[..., 0], None) if a.shape[-1] == 1 else (a, -1)
     (xb, xa), (yb, ya) = shared(x), shared(y)
@@ -281,7 +282,7 @@ def train_chunk(
         """One Adam step on the batch `(xb, yb)` (weights `wts`); its task loss `(C,)`."""
         if drop is not None:  # the dropped-out net, materialised once (XLA would re-fuse the mask hash
             # into every per-unit product that reads a weight)
-            drop, eff = jax.lax.optimization_barrier((drop, tuple(w * m for w, m in zip(edges, drop))))
+            drop, eff = jax.lax.optimization_barrier((drop, _dropped_out(edges, drop)))
         task, grads = grads_fn(static, lay, edges if drop is None else eff, xb, yb, wts)
         if drop is not None:
             grads = [g * m for g, m in zip(grads, drop)]
@@ -327,9 +328,8 @@ def train_chunk(
         suspicious = ~(bound < threshold)
 
         def exact(d):
-            eff = edges if drop is None else tuple(w * m for w, m in zip(edges, drop))
-            z = forward_layers(eff, x3, static.hidden_activation, lay)[1][-1]
-            task = _task_loss(jnp.stack(z, axis=1) if isinstance(z, list) else z, y3, None, static.loss)
+            task = _task_loss(forward(_dropped_out(edges, drop), x3, static.hidden_activation, lay), y3, None,
+                              static.loss)
             return jnp.where((d < 0) & ~jnp.isfinite(task), epoch, d)
 
         diverged_at = jax.lax.cond(jnp.any(suspicious & (diverged_at < 0)), exact, lambda d: d, diverged_at)

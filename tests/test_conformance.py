@@ -79,6 +79,9 @@ def _cases() -> list[TrainConfig]:
 
 
 CASES = _cases()
+# The cases the default run takes: together they cover every value of every field and every kernel
+# (checked by `test_the_cases_cover_every_value`); the others run with `-m slow`.
+DEFAULT_CASES = (0, 1, 3, 7, 11, 12)
 
 
 def _data(cfg: TrainConfig, seed: int = 0):
@@ -128,20 +131,23 @@ def test_every_field_has_a_row():
     assert set(OPTIONS) == fields, f"fields without a conformance row: {sorted(fields - set(OPTIONS))}"
 
 
-def test_the_cases_cover_every_value():
+@pytest.mark.parametrize("subset", ["all", "default"])
+def test_the_cases_cover_every_value(subset):
+    cases = CASES if subset == "all" else [CASES[i] for i in DEFAULT_CASES]
     for f, vals in OPTIONS.items():
-        seen = {repr(getattr(c, f)) for c in CASES}
+        seen = {repr(getattr(c, f)) for c in cases}
         for v in vals:
             if f == "layer_lams" and v == "half_last":
-                assert any(getattr(c, f) is not None for c in CASES)
+                assert any(getattr(c, f) is not None for c in cases)
             else:
                 assert repr(v) in seen or (f in ("lam_warmup", "lam_ramp") and v != 0 and any(
-                    getattr(c, f) for c in CASES)), (f, v)
+                    getattr(c, f) for c in cases)), (f, v)
     # every kernel is exercised by some case
-    assert {k for c in CASES for k in _kernels(c, single=True)} == {"single", "two_layer", "autodiff"}
+    assert {k for c in cases for k in _kernels(c, single=True)} == {"single", "two_layer", "autodiff"}
 
 
-@pytest.mark.parametrize("cfg", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+@pytest.mark.parametrize("cfg", [pytest.param(c, marks=() if i in DEFAULT_CASES else pytest.mark.slow)
+                                 for i, c in enumerate(CASES)], ids=[f"case{i}" for i in range(len(CASES))])
 def test_single_runs_conform(cfg):
     """`train` with each kernel that implements `cfg` equals `train(..., kernel='reference')`."""
     x, y = _data(cfg)
@@ -151,7 +157,7 @@ def test_single_runs_conform(cfg):
         _assert_conforms(train(cfg, x, y, key, kernel=k), ref, cfg.eps, f"{k}: {cfg}")
 
 
-@pytest.mark.parametrize("i", [2, 5])
+@pytest.mark.parametrize("i", [2, pytest.param(5, marks=pytest.mark.slow)])
 def test_sweeps_conform(i):
     """A 4-config sweep (λ × lr) through the engine equals the vmapped reference, config by config."""
     cfg = CASES[i]
@@ -175,7 +181,8 @@ FULL = [
 ]
 
 
-@pytest.mark.parametrize("cfg", FULL, ids=["bias_dropout_proximal", "ce_skip_tanh_controller"])
+@pytest.mark.parametrize("cfg", [FULL[0], pytest.param(FULL[1], marks=pytest.mark.slow)],
+                         ids=["bias_dropout_proximal", "ce_skip_tanh_controller"])
 def test_full_trainings_give_the_same_structures_and_metrics(cfg):
     d = tasks.xor(data_seed=0)
     data = tuple(d)
@@ -201,8 +208,9 @@ WARM = [
 ]
 
 
-@pytest.mark.parametrize("cfg,kernel", [(WARM[0], "auto"), (WARM[1], "auto"), (WARM[2], "auto"),
-                                        (WARM[1], "reference")],
+@pytest.mark.parametrize("cfg,kernel", [(WARM[0], "auto"), (WARM[1], "auto"),
+                                        pytest.param(WARM[2], "auto", marks=pytest.mark.slow),
+                                        pytest.param(WARM[1], "reference", marks=pytest.mark.slow)],
                          ids=["single", "engine_options", "deep_controller", "reference"])
 def test_n_then_n_more_equals_2n(cfg, kernel):
     """Train 2N epochs in one call, and N epochs then N more from the first call's state: the same

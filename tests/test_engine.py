@@ -42,12 +42,14 @@ def _permuted_equal(cfg, chunk_a, chunk_b):
         assert_tree_bitwise_equal(select(b, j), select(a, i))
 
 
-@pytest.mark.parametrize("cfg", [XOR, ADD, OPTIONS], ids=["xor", "addition", "options"])
+@pytest.mark.parametrize("cfg", [pytest.param(XOR, marks=pytest.mark.slow), ADD, OPTIONS],
+                         ids=["xor", "addition", "options"])
 def test_results_independent_of_chunk_neighbours_and_size(cfg):
     _permuted_equal(cfg, 18, 5)
 
 
-@pytest.mark.parametrize("cfg", [XOR, ADD, OPTIONS.replace(batch_size=32, target_active=0.5)],
+@pytest.mark.parametrize("cfg", [XOR, pytest.param(ADD, marks=pytest.mark.slow),
+                                 OPTIONS.replace(batch_size=32, target_active=0.5)],
                          ids=["xor", "addition", "options"])
 def test_one_and_two_devices_bitwise_equal(cfg):
     mesh = default_mesh()
@@ -70,8 +72,10 @@ def test_one_and_two_devices_bitwise_equal(cfg):
                 assert_tree_bitwise_equal(getattr(two, split)[k], a)
 
 
-@pytest.mark.parametrize("cfg", [XOR.replace(history_every=7), ADD.replace(history_every=0),
-                                 XOR.replace(layers=(2, 4, 3, 1), hidden_activation="tanh", bias=True),
+@pytest.mark.parametrize("cfg", [pytest.param(XOR.replace(history_every=7), marks=pytest.mark.slow),
+                                 ADD.replace(history_every=0),
+                                 pytest.param(XOR.replace(layers=(2, 4, 3, 1), hidden_activation="tanh", bias=True),
+                                              marks=pytest.mark.slow),
                                  XOR.replace(loss="cross_entropy", layers=(2, 5, 2), skip=True, dropout=0.1)],
                          ids=["xor_history7", "addition", "deep_tanh_bias", "cross_entropy_skip_dropout"])
 def test_cheap_divergence_check_matches_reference(cfg):

@@ -1,8 +1,10 @@
-"""Where an epoch of the fast sweep kernel spends its time, kernel by kernel (CPU).
+"""Where an epoch of the sweep engine spends its time, kernel by kernel (CPU).
 
     python -m benchmarks.profile_chunk --task addition --chunk 128 [--epochs 50] [--top 15] [--json F]
+        [--option bias=True ...]
 
-Compiles `fast.train_chunk_cl` for one chunk of `--chunk` configs on ONE device
+Compiles `engine.train_chunk` (with the gradient kernel `kernels.select` picks for the task's
+config, changed by the `--option`s) for one chunk of `--chunk` configs on ONE device
 (XLA may still run independent kernels of the program on both cores), runs it
 once to warm up, then once under `jax.profiler.trace` with XLA:CPU's per-kernel
 trace events on (`--xla_cpu_enable_xprof_traceme`, set before jax is imported),

@@ -1,4 +1,4 @@
-"""Sweeps: `train_core` vmapped over a grid of (λ, lr, ε, seed), compiled once.
+"""Sweeps: a grid of (λ, lr, ε, seed) trained through one compiled chunk program (the selected kernel).
 
 The grid runs in fixed-size chunks through one compiled chunk program, so
 memory stays bounded and every config goes through the same program whatever

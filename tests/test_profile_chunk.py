@@ -18,9 +18,10 @@ def _run(*args, check=True):
 
 def test_profile_lists_the_kernels_of_an_epoch(tmp_path):
     out = tmp_path / "p.json"
-    _run("--task", "addition", "--chunk", "4", "--epochs", "3", "--json", str(out))
+    _run("--task", "addition", "--chunk", "4", "--epochs", "3", "--json", str(out), "--option", "bias=True")
     r = json.loads(out.read_text())
     assert (r["task"], r["chunk"], r["epochs"]) == ("addition", 4, 3)
+    assert r["options"] == {"bias": True} and r["kernel"] == "two_layer"
     assert r["wall_us_per_epoch"] > 0 and r["kernel_us_per_epoch"] > 0
     shares = [k["share"] for k in r["kernels"]]
     assert len(shares) > 3 and abs(sum(shares) - 1.0) < 1e-6
@@ -33,3 +34,5 @@ def test_profile_rejects_bad_chunk():
     p = _run("--chunk", "0", check=False)
     assert p.returncode != 0
     assert "chunk=0" in p.stderr and "allowed integers >= 1" in p.stderr
+    p = _run("--option", "bias", check=False)
+    assert p.returncode == 2 and "--option 'bias' is invalid: allowed FIELD=VALUE" in p.stderr

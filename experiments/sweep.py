@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import collections
 import math
-import os
 import sys
 import time
 from pathlib import Path

@@ -113,7 +113,7 @@ def make_optimizer(lam, lr, config=None, eps=None) -> optax.GradientTransformati
 # controller, a value held in the optimizer state and adjusted every step.
 # ---------------------------------------------------------------------------
 
-from .config import LAM_SCHEDULES, PENALTIES  # noqa: E402  (validated in TrainConfig)
+from .config import PENALTIES  # noqa: E402  (validated in TrainConfig)
 TARGET_GRAD_FLOOR = 1e-8  # the controller's gradient quantile is floored here (all-zero gradients)
 TARGET_LOG_RANGE = 2.0  # the controller's integral term I stays in [−2, 2] (λ within e^±2 of the quantile)
 

@@ -16,7 +16,6 @@ alone for a fresh optimizer): N epochs then N more equal 2N epochs.
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp

@@ -23,7 +23,6 @@ like `torch.optim.Adam` (step_size = lr/(1−b1^t), denom = sqrt(v)/sqrt(1−b2^
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 import torch

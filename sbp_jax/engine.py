@@ -44,7 +44,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from .config import TrainConfig
 from .layout import Layout
-from .loop import (History, Hyper, TrainResult, TrainState, dropout_key, dropout_masks, epoch_batches,
+from .loop import (History, Hyper, TrainResult, TrainState, dropout_key, dropout_masks, dropped_out, epoch_batches,
                    fresh_state, minibatch_plan, optimizer, run_epochs)
 from .network import SMALL_LAYER_EDGES, forward, forward_layers
 from .objective import output_delta, pointwise_loss, task_loss_from_logits
@@ -67,11 +67,6 @@ def to_last(tree):
 def to_first(tree):
     """Move the trailing config axis of every leaf to the front."""
     return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), tree)
-
-
-def _dropped_out(edges, drop):
-    """The net the epoch's forward pass uses: `edges` times the dropout multipliers (None: `edges`)."""
-    return edges if drop is None else tuple(w * m for w, m in zip(edges, drop))
 
 
 def _task_loss(z, y, wts, loss: str):
@@ -282,7 +277,7 @@ def train_chunk(
         """One Adam step on the batch `(xb, yb)` (weights `wts`); its task loss `(C,)`."""
         if drop is not None:  # the dropped-out net, materialised once (XLA would re-fuse the mask hash
             # into every per-unit product that reads a weight)
-            drop, eff = jax.lax.optimization_barrier((drop, _dropped_out(edges, drop)))
+            drop, eff = jax.lax.optimization_barrier((drop, dropped_out(edges, drop)))
         task, grads = grads_fn(static, lay, edges if drop is None else eff, xb, yb, wts)
         if drop is not None:
             grads = [g * m for g, m in zip(grads, drop)]
@@ -328,7 +323,7 @@ def train_chunk(
         suspicious = ~(bound < threshold)
 
         def exact(d):
-            task = _task_loss(forward(_dropped_out(edges, drop), x3, static.hidden_activation, lay), y3, None,
+            task = _task_loss(forward(dropped_out(edges, drop), x3, static.hidden_activation, lay), y3, None,
                               static.loss)
             return jnp.where((d < 0) & ~jnp.isfinite(task), epoch, d)
 

@@ -150,6 +150,11 @@ def dropout_masks(stream: Array, epoch, edges: Edges, p: float) -> Edges:
     return tuple(m.reshape(w.shape) for m, w in zip(parts, edges))
 
 
+def dropped_out(edges: Edges, drop: Edges | None) -> Edges:
+    """The net an epoch's forward pass uses: `edges` times the dropout multipliers `drop` (None: `edges`)."""
+    return edges if drop is None else tuple(w * m for w, m in zip(edges, drop))
+
+
 def run_epochs(step, carry, epochs: int, every: int, record, *, plain=None, unroll: int | None = None):
     """Run `epochs` epochs, recording the history every `every` epochs (all training loops use this).
 

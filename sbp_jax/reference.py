@@ -18,7 +18,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .config import TrainConfig
-from .loop import (History, Hyper, TrainResult, TrainState, count_active, dropout_key, dropout_masks,
+from .loop import (History, Hyper, TrainResult, TrainState, count_active, dropout_key, dropout_masks, dropped_out,
                    epoch_batches, fresh_state, minibatch_plan, optimizer, run_epochs)
 from .network import forward
 from .objective import pointwise_loss, task_loss
@@ -34,9 +34,7 @@ def _weighted_task_loss(edges, x, y, w, *, loss: str, hidden_activation: str):
 def _dropped(fn, drop):
     """`fn` of the edges multiplied by the dropout masks `drop` (None: `fn` itself), so
     that its gradient in the edges is mask · (the gradient at the dropped-out net)."""
-    if drop is None:
-        return fn
-    return lambda e, *a, **kw: fn(tuple(w * d for w, d in zip(e, drop)), *a, **kw)
+    return fn if drop is None else lambda e, *a, **kw: fn(dropped_out(e, drop), *a, **kw)
 
 
 def train_core(

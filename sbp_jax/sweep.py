@@ -119,15 +119,6 @@ class RunOutputs(NamedTuple):
     structure: Structure
 
 
-def run_one(static: TrainConfig, data, seed, hyper: Hyper, init=None) -> RunOutputs:
-    """Train one config with the reference trainer and evaluate it (what a
-    'reference' sweep vmaps). `data` is `(x, y, x_test, y_test)` (device
-    arrays, shared by all configs)."""
-    x, y, xt, yt = data
-    res = train_core(static, x, y, jax.random.key(seed), hyper, init)
-    return evaluate_one(static, data, res, hyper)
-
-
 def evaluate_one(static: TrainConfig, data, res: TrainResult, hyper: Hyper) -> RunOutputs:
     """The `RunOutputs` of one trained config (metrics and structure of `res.edges`)."""
     x, y, xt, yt = data

@@ -24,13 +24,9 @@ from jaxtyping import PRNGKeyArray
 
 from . import engine, kernels
 from .config import TrainConfig
-from .loop import (History, Hyper, TrainResult, TrainState, count_active, fresh_state, hyper_of,  # noqa: F401
-                   run_epochs)
+from .loop import Hyper, TrainResult, TrainState, fresh_state, hyper_of
 from .reference import train_core
 from .single import train_single
-
-__all__ = ["train", "check_data", "check_init", "train_core", "History", "Hyper", "TrainResult", "TrainState",
-           "hyper_of", "count_active", "run_epochs"]
 
 
 def _program(static: TrainConfig, kernel: str, x, y, key, hyper: Hyper, init) -> TrainResult:

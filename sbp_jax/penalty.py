@@ -1,8 +1,11 @@
-"""The L1 penalty as an optax gradient transformation, and the paper's optimizer.
+"""The L1 penalty as optax gradient transformations, and the optimizer a config asks for.
 
 The paper's update is `w ← w − η·Adam(∂L_task/∂w + λ·sign(w))`: the
 subgradient of λ·Σ|w| is added to the task gradient *before* Adam, so
-`optax.chain(add_l1_subgradient(λ), optax.adam(lr))` is exactly that rule.
+`optax.chain(add_l1_subgradient(λ), adam(lr))` is exactly that rule. Beyond
+the paper: a proximal L1 step (`proximal_l1`), and λ per step and layer from a
+`lam_rule.LamRule` (schedules, per-layer multipliers, a target-sparsity
+controller). Adam itself lives in `adam.py`.
 """
 
 from __future__ import annotations
@@ -11,52 +14,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float
 
-
-# Adam's constants: the one place they are set (optax.adam's defaults). Every
-# kernel runs Adam through `make_optimizer`, so none writes them again.
-B1, B2, ADAM_EPS = 0.9, 0.999, 1e-8
-
-
-def _bias_correction(count) -> tuple:
-    """1/(1 − β₁ᵗ), 1/(1 − β₂ᵗ) for the step count t (float32 scalars)."""
-    t = count.astype(jnp.float32)
-    return 1 / (1 - B1**t), 1 / (1 - B2**t)
-
-
-def scale_by_adam() -> optax.GradientTransformation:
-    """`optax.scale_by_adam(B1, B2, ADAM_EPS)`, the same formulas and state
-    (`optax.ScaleByAdamState(count, mu, nu)`), with the bias correction written
-    as a multiplication by 1/(1 − βᵗ). optax divides by (1 − βᵗ), and XLA
-    rewrites that division by a broadcast scalar into a reciprocal multiply in
-    some programs and not in others (it did not under `shard_map`), which broke
-    the bitwise equality of a sweep on one and on two devices. Written out,
-    every program rounds the same way. Equal to optax's to float32 rounding
-    (tests/test_penalty.py)."""
-
-    def init_fn(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return optax.ScaleByAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree.map(jnp.zeros_like, params))
-
-    def update_fn(updates, state, params=None):
-        del params
-        count = optax.safe_increment(state.count)
-        mu = jax.tree.map(lambda g, m: (1 - B1) * g + B1 * m, updates, state.mu)
-        nu = jax.tree.map(lambda g, v: (1 - B2) * (g * g) + B2 * v, updates, state.nu)
-        c1, c2 = _bias_correction(count)
-        updates = jax.tree.map(lambda m, v: (m * c1) / (jnp.sqrt(v * c2) + ADAM_EPS), mu, nu)
-        return updates, optax.ScaleByAdamState(count, mu, nu)
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
-def adam(lr) -> optax.GradientTransformation:
-    """Adam with learning rate `lr` (a float or a traced scalar): `scale_by_adam`
-    then `optax.scale_by_learning_rate`, as `optax.adam` chains them."""
-    return optax.chain(scale_by_adam(), optax.scale_by_learning_rate(lr))
+from .adam import ADAM_EPS, adam, bias_correction
+from .config import PENALTIES  # validated in TrainConfig
+from .lam_rule import L1State, LamRule, rule_of
 
 
 def l1_norm(edges) -> Float[Array, ""]:
@@ -104,122 +67,6 @@ def make_optimizer(lam, lr, config=None, eps=None) -> optax.GradientTransformati
     return make_optimizer_from(config, lam, lr, eps)
 
 
-# ---------------------------------------------------------------------------
-# Beyond the paper: proximal L1, per-layer λ, λ schedules, target sparsity.
-#
-# Every variant below shares one way of deciding the λ of a step (`_LamRule`):
-#   λ_t,l = base_t · schedule(t) · layer_lams[l]
-# where base_t is the traced λ (what a sweep vmaps) or, with a target-sparsity
-# controller, a value held in the optimizer state and adjusted every step.
-# ---------------------------------------------------------------------------
-
-from .config import PENALTIES  # noqa: E402  (validated in TrainConfig)
-TARGET_GRAD_FLOOR = 1e-8  # the controller's gradient quantile is floored here (all-zero gradients)
-TARGET_LOG_RANGE = 2.0  # the controller's integral term I stays in [−2, 2] (λ within e^±2 of the quantile)
-
-
-COUNTING_QUANTILE_MAX = 64  # `quantile` counts instead of sorting up to this many values
-
-
-def quantile(g: Float[Array, " n"], q: float) -> Float[Array, ""]:
-    """`jnp.quantile(g, q)` (linear interpolation, NaN if any value is NaN) for a
-    static q, equal to float32 rounding (the same order statistics and weights;
-    XLA may fuse the interpolation differently). Up to `COUNTING_QUANTILE_MAX` values the order
-    statistics come from counting (v_k = the least g_i with at least k+1 values
-    <= g_i: n² comparisons, no sort; XLA:CPU sorts each short row at ~100 ns
-    per value, which made the target-sparsity controller 3x slower than the
-    rest of an XOR epoch), above it from `jnp.quantile`'s sort."""
-    n = g.shape[0]
-    if n > COUNTING_QUANTILE_MAX:
-        return jnp.quantile(g, q)
-    pos = np.float32(q) * np.float32(n - 1)  # what jnp.quantile computes, in float32
-    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
-    w_hi = np.float32(pos - np.float32(lo))
-    w_lo = np.float32(np.float32(1) - w_hi)
-    count_le = jnp.sum(g[None, :] <= g[:, None], axis=1)  # per value: how many are <= it
-
-    def order(k):
-        return jnp.min(jnp.where(count_le >= k + 1, g, jnp.inf))
-
-    v = order(lo) * w_lo + order(hi) * w_hi
-    return jnp.where(jnp.any(jnp.isnan(g)), jnp.nan, v)
-
-
-class L1State(NamedTuple):
-    """State of an L1 transform with a schedule or a target-sparsity controller."""
-
-    count: Int[Array, ""]  # optimizer steps taken so far, int32
-    lam: Float[Array, ""]  # base λ used by the last step (controller: the λ it chose), float32
-    integral: Float[Array, ""]  # controller: its integral term I (0 without a controller), float32
-
-
-def warmup_ramp(warmup: int, ramp: int) -> optax.Schedule:
-    """λ multiplier: 0 for `warmup` steps, then linear 0 → 1 over `ramp` steps, then 1.
-
-    Built from optax schedules (`join_schedules` of a constant and a linear one).
-    Example:
-      >>> s = warmup_ramp(100, 200); float(s(0)), float(s(200)), float(s(400))
-      (0.0, 0.5, 1.0)
-    """
-    if ramp == 0:
-        return lambda t: jnp.where(t < warmup, 0.0, 1.0).astype(jnp.float32)
-    return optax.join_schedules(
-        [optax.constant_schedule(0.0), optax.linear_schedule(0.0, 1.0, ramp)], [warmup]
-    )
-
-
-class _LamRule(NamedTuple):
-    """How an L1 transform picks λ per step and per layer (all static but `lam`/`eps`)."""
-
-    lam: Any  # base λ, float or traced scalar
-    layer_lams: tuple[float, ...] | None = None  # per-layer multipliers of λ
-    schedule: optax.Schedule | None = None  # step -> multiplier of λ
-    target_active: float | None = None  # requested fraction of active edges
-    eps: Any = None  # ε at which the controller measures the active fraction
-    gain: float = 0.01  # controller: log λ changes by gain·(fraction − target) per step
-
-    def plain(self) -> bool:
-        return self.layer_lams is None and self.schedule is None and self.target_active is None
-
-    def init(self) -> L1State:
-        zero = jnp.zeros([], jnp.float32)
-        return L1State(jnp.zeros([], jnp.int32), jnp.asarray(self.lam, jnp.float32), zero)
-
-    def step(self, state: L1State, params, grads) -> tuple[list, L1State]:
-        """Per-leaf λ for this step and the next state (`grads`: the task gradient)."""
-        base, integral = jnp.asarray(self.lam, jnp.float32), state.integral
-        if self.target_active is not None:
-            base, integral = self._control(state, params, grads)
-        lams = self._per_layer(base, state.count, params)
-        return lams, L1State(optax.safe_increment(state.count), base, integral)
-
-    def _control(self, state: L1State, params, grads):
-        """The target-sparsity controller: λ = q·e^I (see `make_optimizer_from`)."""
-        g = jnp.concatenate([jnp.abs(v).ravel() for v in jax.tree.leaves(grads)])
-        q = jnp.maximum(quantile(g, 1.0 - self.target_active), TARGET_GRAD_FLOOR)
-        leaves = jax.tree.leaves(params)
-        active = sum(jnp.sum(jnp.abs(w) >= self.eps, dtype=jnp.int32) for w in leaves)
-        frac = active.astype(jnp.float32) / sum(w.size for w in leaves)
-        integral = jnp.clip(state.integral + self.gain * (frac - self.target_active), -TARGET_LOG_RANGE,
-                            TARGET_LOG_RANGE)
-        return q * jnp.exp(integral), integral
-
-    def last_lams(self, state: L1State, params) -> list:
-        """Per-leaf λ of the step that produced `state` (its base λ, the
-        schedule at step count − 1, the per-layer multipliers)."""
-        return self._per_layer(state.lam, jnp.maximum(state.count - 1, 0), params)
-
-    def _per_layer(self, base, count, params) -> list:
-        lam_t = base
-        if self.schedule is not None:
-            lam_t = lam_t * jnp.asarray(self.schedule(count), jnp.float32)
-        n_leaves = len(jax.tree.leaves(params))
-        scales = self.layer_lams if self.layer_lams is not None else (1.0,) * n_leaves
-        if len(scales) != n_leaves:
-            raise ValueError(f"layer_lams={self.layer_lams!r} is invalid: allowed one multiplier per layer ({n_leaves})")
-        return [lam_t if s == 1.0 else lam_t * jnp.float32(s) for s in scales]
-
-
 def _per_leaf(fn, lams, *trees):
     """`jax.tree.map(fn, lam_l, *leaves_l)` with one λ per leaf (layer)."""
     treedef = jax.tree.structure(trees[0])
@@ -227,7 +74,7 @@ def _per_leaf(fn, lams, *trees):
     return jax.tree.unflatten(treedef, [fn(lam, *ls) for lam, *ls in zip(lams, *leaves)])
 
 
-def add_l1_subgradient_adaptive(rule: _LamRule) -> optax.GradientTransformation:
+def add_l1_subgradient_adaptive(rule: LamRule) -> optax.GradientTransformation:
     """`add_l1_subgradient` with per-layer λ, a λ schedule and/or a target-sparsity
     controller (see `make_optimizer`); state `L1State`."""
 
@@ -264,7 +111,7 @@ def proximal_l1(
     *,
     preconditioned: bool = True,
     adam_eps: float = ADAM_EPS,
-    rule: _LamRule | None = None,
+    rule: LamRule | None = None,
 ) -> optax.GradientTransformation:
     """Wrap `inner` (Adam) with an L1 proximal step applied after its update.
 
@@ -295,7 +142,7 @@ def proximal_l1(
     Example:
       >>> opt = proximal_l1(optax.adam(1e-3), 1e-2, 1e-3)
     """
-    rule = rule if rule is not None else _LamRule(lam)
+    rule = rule if rule is not None else LamRule(lam)
 
     def init_fn(params):
         return ProximalL1State(inner.init(params), rule.init())
@@ -308,7 +155,7 @@ def proximal_l1(
         lr_ = jnp.asarray(lr, jnp.float32)
         if preconditioned:
             nu = optax.tree_utils.tree_get(inner_state, "nu")
-            c2 = _bias_correction(optax.tree_utils.tree_get(inner_state, "count"))[1]
+            c2 = bias_correction(optax.tree_utils.tree_get(inner_state, "count"))[1]
             nu_hat = jax.tree.map(lambda v: v * c2, nu)
         else:
             nu_hat = jax.tree.map(jnp.ones_like, params)
@@ -343,7 +190,7 @@ def make_optimizer_from(config, lam, lr, eps) -> optax.GradientTransformation:
       fraction at ε − target), clipped to ±2, corrects what the quantile
       alone misses. The λ applied is kept in the state (`L1State.lam`).
     """
-    rule = _rule_of(config, lam, eps)
+    rule = rule_of(config, lam, eps)
     penalty = getattr(config, "penalty", "subgradient")
     if penalty == "subgradient":
         return optax.chain(l1_subgradient_of(config, lam, eps), adam(lr))
@@ -354,7 +201,7 @@ def make_optimizer_from(config, lam, lr, eps) -> optax.GradientTransformation:
 
 def l1_subgradient_of(config, lam, eps) -> optax.GradientTransformation:
     """The subgradient L1 transform `config` asks for (the paper's when no option is set)."""
-    rule = _rule_of(config, lam, eps)
+    rule = rule_of(config, lam, eps)
     return add_l1_subgradient(lam) if rule.plain() else add_l1_subgradient_adaptive(rule)
 
 
@@ -365,24 +212,10 @@ def applied_penalty(config, lam, eps, opt_state, edges) -> Float[Array, ""]:
     multipliers or the target-sparsity controller, λ_l is what that step
     applied to layer l (read from the `L1State` in `opt_state`), so a history
     shows the penalty that was actually acting, not the base λ."""
-    rule = _rule_of(config, lam, eps)
+    rule = rule_of(config, lam, eps)
     if rule.plain():
         return lam * l1_norm(edges)
     (state,) = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, L1State))
                 if isinstance(s, L1State)]
     lams = rule.last_lams(state, edges)
     return sum(lam_l * jnp.sum(jnp.abs(w)) for lam_l, w in zip(lams, jax.tree.leaves(edges)))
-
-
-def _rule_of(config, lam, eps) -> _LamRule:
-    schedule = None
-    if getattr(config, "lam_schedule", "constant") == "warmup_ramp":
-        schedule = warmup_ramp(config.lam_warmup, config.lam_ramp)
-    return _LamRule(
-        lam,
-        layer_lams=getattr(config, "layer_lams", None),
-        schedule=schedule,
-        target_active=getattr(config, "target_active", None),
-        eps=eps,
-        gain=getattr(config, "target_gain", 0.01),
-    )

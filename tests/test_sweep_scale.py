@@ -1,5 +1,5 @@
 """Sweeps at scale: sharding over 4 devices, two processes under
-`jax.distributed`, chunk checkpoints and resume (library level).
+`jax.distributed` (chunk checkpoints and resume: test_resume.py).
 
 The device-count tests run in subprocesses because the XLA device count is
 fixed when a process first touches JAX (this test process has 2)."""
@@ -14,11 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from conftest import SMALL, adam_promotion, assert_tree_bitwise_equal
-from sbp_jax import resume, sweep
+from sbp_jax import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,56 +84,6 @@ def test_two_processes_under_jax_distributed_equal_single_process(tmp_path):
     assert multi["records"] == one["records"]
     assert multi["summary"] == one["summary"]
     assert "wrote" in logs[0] and "wrote" not in logs[1]  # only process 0 reports and writes
-
-
-def _grid():
-    return sweep.make_grid(SMALL, lams=[0.0, 1e-2, 1e-1], seeds=3)
-
-
-def test_checkpointed_resume_equals_uninterrupted(tmp_path, xor_data):
-    g = _grid()
-    with adam_promotion():
-        ref = sweep.run_grid(SMALL, xor_data, g, chunk=2)
-        t1: dict = {}
-        first = sweep.run_grid(SMALL, xor_data, g, chunk=2, checkpoint_dir=tmp_path, timing=t1)
-        files = sorted(p.name for p in tmp_path.iterdir())
-        assert files == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "manifest.json"]
-        (tmp_path / "chunk_00001.npz").unlink()  # as if killed before chunk 1 was written
-        t2: dict = {}
-        calls = []
-        again = sweep.run_grid(SMALL, xor_data, g, chunk=2, checkpoint_dir=tmp_path, resume=True, timing=t2,
-                               on_start=lambda d, n: calls.append(("start", d, n)),
-                               on_chunk=lambda d, n: calls.append(("chunk", d, n)))
-    assert_tree_bitwise_equal(ref, first)
-    assert_tree_bitwise_equal(ref, again)
-    assert t1["chunks_resumed"] == 0 and t1["configs_run"] == 9
-    assert t2["chunks_resumed"] == 2 and t2["configs_run"] == 4 and t2["compile_s"] == 0.0
-    assert calls == [("start", 5, 9), ("chunk", 9, 9)]
-
-
-def test_resume_refuses_a_different_grid_config_data_or_chunk(tmp_path, xor_data):
-    g = _grid()
-    data = tuple(np.asarray(a) for a in xor_data)
-    base = resume.fingerprint(SMALL.static_part().to_dict(), g, data, 4)
-    resume.ChunkStore(tmp_path, base, resume=False)
-    resume.ChunkStore(tmp_path, base, resume=True)  # same fingerprint: accepted
-    other_grid = sweep.make_grid(SMALL, lams=[0.0, 1e-2, 3e-2], seeds=3)
-    cases = {
-        "grid": resume.fingerprint(SMALL.static_part().to_dict(), other_grid, data, 4),
-        "config": resume.fingerprint(SMALL.replace(epochs=61).static_part().to_dict(), g, data, 4),
-        "data_sha256": resume.fingerprint(SMALL.static_part().to_dict(), g, (data[0] + 1, *data[1:]), 4),
-        "chunk_configs": resume.fingerprint(SMALL.static_part().to_dict(), g, data, 2),
-    }
-    for part, fp in cases.items():
-        with pytest.raises(ValueError, match=f"--resume refused.*different {part}") as e:
-            resume.ChunkStore(tmp_path, fp, resume=True)
-        assert "without --resume" in str(e.value)
-    assert (tmp_path / "manifest.json").exists()
-    # Without --resume a fresh start replaces the old chunks and manifest.
-    (tmp_path / "chunk_00000.npz").write_bytes(b"old")
-    resume.ChunkStore(tmp_path, cases["grid"], resume=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
-    resume.ChunkStore(tmp_path, cases["grid"], resume=True)
 
 
 def test_default_chunk_is_balanced():

@@ -17,15 +17,9 @@ import sys
 import jax
 import numpy as np
 
-from sbp_jax import tasks
-from sbp_jax.config import TrainConfig
+from benchmarks import nets
 from sbp_jax.network import init_edges
 from sbp_jax.train import train
-
-TASKS = {
-    "xor": (tasks.xor, dict(layers=(2, 4, 1), loss="bce")),
-    "addition": (tasks.addition, dict(layers=(2, 8, 1), loss="mse")),
-}
 
 
 def check(epochs: int = 50, atol: float = 1e-4, seeds=(0, 1), lams=(1e-2, 1e-1), lrs=(1e-3, 1e-2),
@@ -38,20 +32,20 @@ def check(epochs: int = 50, atol: float = 1e-4, seeds=(0, 1), lams=(1e-2, 1e-1),
         return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))
 
     report = {"epochs": epochs, "atol": atol, "cases": [], "passed": True}
-    for name, (make, kw) in TASKS.items():
-        d = make()
+    for name, base in nets.TASK_CONFIGS.items():  # XOR [2,4,1] bce and addition [2,8,1] mse
+        d = nets.load(name)
         combos = [(s, lam, lr) for s in seeds for lam in lams for lr in lrs]
         for bias in biases:
             ours, inits = [], []
             for s, lam, lr in combos:
-                cfg = TrainConfig(**kw, lam=lam, lr=lr, epochs=epochs, eps=1e-2, bias=bias)
+                cfg = base.replace(lam=lam, lr=lr, epochs=epochs, eps=1e-2, bias=bias)
                 edges0 = init_edges(jax.random.key(s), cfg.layers, cfg.init, bias=bias, bias_init=cfg.bias_init)
                 inits.append([np.asarray(w) for w in edges0])
                 ours.append([np.asarray(w) for w in train(cfg, d.x_train, d.y_train, jax.random.key(s)).edges])
             case = {"task": name, "bias": bias}
             if not bias:
                 loop_err = max(
-                    diff(torch_loop.train(e0, d.x_train, d.y_train, loss=kw["loss"], lam=lam, lr=lr,
+                    diff(torch_loop.train(e0, d.x_train, d.y_train, loss=base.loss, lam=lam, lr=lr,
                                           epochs=epochs, history=False)[0], o)
                     for (s, lam, lr), e0, o in zip(combos, inits, ours)
                 )
@@ -61,7 +55,7 @@ def check(epochs: int = 50, atol: float = 1e-4, seeds=(0, 1), lams=(1e-2, 1e-1),
             lr_c = np.array([c[2] for c in combos], np.float32)
             for fw in forwards:
                 for bw in backwards:
-                    got = torch_batched.train(stacked, d.x_train, d.y_train, lam_c, lr_c, loss=kw["loss"],
+                    got = torch_batched.train(stacked, d.x_train, d.y_train, lam_c, lr_c, loss=base.loss,
                                               epochs=epochs, forward=fw, backward=bw, bias=bias)
                     err = max(diff([g[c] for g in got], o) for c, o in enumerate(ours))
                     report["cases"].append(dict(case, peer=f"torch_batched[{fw},{bw}]", max_abs_diff=err,

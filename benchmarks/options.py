@@ -5,28 +5,34 @@ Called by `python -m benchmarks.run` (section `options`; `--options-only` runs j
     python -m benchmarks.run --device cpu --full --options-only --out /tmp/bench_options
 
 For each net in `NETS` and each option of its plan, `sweep.run_grid(cfg.replace(**option,
-history_every=0), data, grid)` is timed exactly as `run.ours_sweep` times the plain sweeps (compile
+history_every=0), data, grid)` is timed exactly as `throughput.ours_sweep` times the plain sweeps (compile
 excluded by a warm-up on the same chunk shape, best of `repeats` whole-grid runs), on a grid of
-16 λ × configs/16 seeds (`run.make_sweep_grid`). Each row records the rate in config-epochs/s, its
+16 λ × configs/16 seeds (`throughput.make_sweep_grid`). Each row records the rate in config-epochs/s, its
 ratio to the same net's plain row, the kernel `run_grid` ran, and, for the rows the batched PyTorch
 peer implements (`PEER_OPTIONS`: plain and bias), the ratio to that peer at its best chunking
-(`run.peer_sweep`, all configs in one batch, compiled whenever `run.main` compiles the peer for a
+(`throughput.peer_sweep`, all configs in one batch, compiled whenever `run.main` compiles the peer for a
 grid of `PEER_COMPILE_MIN` configs (--full; --peer-compile auto or on); when compiled, also
-`run.peer_chunked` above `max(run.PEER_CHUNKS)` configs and the eager peer at or below it; the
+`throughput.peer_chunked` above `max(PEER_CHUNKS)` configs and the eager peer at or below it; the
 fastest counts: none wins everywhere, see `_peer_best`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from benchmarks.run import (
-    PEER_CHUNKS, PEER_COMPILE_MIN, SWEEP_MIN_EPOCHS, TASK_CONFIGS, Memory, measure, ours_sweep, peer_chunked,
-    peer_sweep, task_data,
+from benchmarks import nets
+from benchmarks.machine import Memory
+from benchmarks.throughput import (
+    PEER_CHUNKS,
+    PEER_COMPILE_MIN,
+    SWEEP_MIN_EPOCHS,
+    measure,
+    ours_sweep,
+    peer_chunked,
+    peer_sweep,
 )
-from sbp_jax import datasets
 from sbp_jax.config import TrainConfig
-from sbp_jax.tasks import TaskData
+from sbp_jax.datasets import Dataset
 
 # The `TrainConfig` changes of each row; "plain" is the paper's setting, the baseline of the ratios.
 OPTIONS = {
@@ -42,24 +48,11 @@ OPTIONS = {
 }
 PEER_OPTIONS = ("plain", "bias")  # what `peers.torch_batched.BatchedSBP` implements
 
-BREAST_CANCER = TrainConfig(layers=(30, 64, 1), loss="bce", lam=1e-2, lr=1e-3, eps=1e-2, epochs=SWEEP_MIN_EPOCHS)
+# The nets of the table (`benchmarks.nets`: config and data): XOR [2,4,1] bce, addition [2,8,1] mse,
+# a tabular [30,64,1] bce net on breast_cancer (341 training rows).
+NETS: dict[str, TrainConfig] = {net: nets.NETS[net] for net in ("xor", "addition", "breast_cancer")}
 
-
-def _breast_cancer() -> TaskData:
-    """`datasets.load('breast_cancer')` (569 samples, 30 standardised inputs) as run_grid's
-    `(x_train (341, 30), y_train (341, 1), x_test (114, 30), y_test (114, 1))`; the validation split is unused."""
-    ds = datasets.load("breast_cancer")
-    return TaskData(ds.x_train, ds.y_train, ds.x_test, ds.y_test)
-
-
-# net -> (config, data loader): XOR [2,4,1] bce, addition [2,8,1] mse, a tabular [30,64,1] bce net.
-NETS: dict[str, tuple[TrainConfig, Callable[[], TaskData]]] = {
-    "xor": (TASK_CONFIGS["xor"], lambda: task_data("xor")),
-    "addition": (TASK_CONFIGS["addition"], lambda: task_data("addition")),
-    "breast_cancer": (BREAST_CANCER, _breast_cancer),
-}
-
-# mode -> net -> (configs, epochs, options). --full: 4,096 configs (within the issue's 2k–8k) × 300 epochs
+# mode -> net -> (configs, epochs, options). --full: 4,096 configs (2k–8k configs: enough to fill both sides' batches) × 300 epochs
 # for the small nets; the [30,64,1] net at 256 configs, plain and bias only (autodiff kernel, 2026-12-01:
 # 1.4e4 config-epochs/s quiet, 3–8e3 under CPU contention, i.e. 6–25 s a run plus a 10–27 s warm-up;
 # every other option there would add ~0.5–1 min; its peer, compiled and eager, about as much).
@@ -75,7 +68,7 @@ PLANS = {
 }
 
 
-def _peer_best(net: str, cfg: TrainConfig, data: TaskData, n: int, epochs: int, torch_device: str,
+def _peer_best(net: str, cfg: TrainConfig, data: Dataset, n: int, epochs: int, torch_device: str,
                peer_kw: dict, repeats: int, mem: Memory) -> dict:
     """The batched peer on `n` configs of `cfg` at its best: all configs in one batch with `peer_kw`
     (`peer`); when compiled, also above `max(PEER_CHUNKS)` configs in chunks (`peer_chunked`, the best
@@ -109,15 +102,15 @@ def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for:
       on_row: called with the rows so far after each row (e.g. to write the JSON).
     Returns:
       one dict per row: `net`, `layers`, `loss`, `option`, `changes` (the `TrainConfig` fields set),
-      `configs`, `epochs`, `config_epochs_per_s`, `ratio_to_plain`, `kernel`, `ours` (`run.measure`'s
+      `configs`, `epochs`, `config_epochs_per_s`, `ratio_to_plain`, `kernel`, `ours` (`throughput.measure`'s
       record: seconds, warm-up, chunk, memory); on peer rows also `peer`, `peer_chunked` or
       `peer_eager` (see `_peer_best`), `peer_best_config_epochs_per_s` and `ratio_ours_over_peer_best`.
     """
     repeats = 1 if mode == "quick" else 2
     rows = []
     for net, (n, epochs, options) in PLANS[mode].items():
-        base, load = NETS[net]
-        data = load()
+        base = NETS[net]
+        data = nets.load(net)
         plain_rate = None
         for option in options:
             cfg = base.replace(**OPTIONS[option])

@@ -29,6 +29,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import collections  # noqa: E402
+import dataclasses  # noqa: E402
 import glob  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -36,8 +37,9 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from benchmarks.run import TASK_CONFIGS, task_data, write_json_atomic  # noqa: E402
-from sbp_jax import engine  # noqa: E402
+from benchmarks.nets import TASK_CONFIGS, load  # noqa: E402
+from sbp_jax import engine, io  # noqa: E402
+from sbp_jax.config import TrainConfig  # noqa: E402
 from sbp_jax.kernels import select  # noqa: E402
 from sbp_jax.loop import Hyper  # noqa: E402
 
@@ -73,7 +75,7 @@ def profile(task: str, chunk: int, epochs: int, options: dict | None = None) -> 
     cfg = TASK_CONFIGS[task].replace(epochs=epochs, history_every=0, **(options or {}))
     static = cfg.static_part()
     kernel = select(static, single=False).kernel
-    d = task_data(task)
+    d = load(task)
     args = (jnp.asarray(d.x_train), jnp.asarray(d.y_train), jnp.arange(chunk, dtype=jnp.uint32),
             Hyper(*(jnp.full((chunk,), v, jnp.float32) for v in (cfg.lam, cfg.lr, cfg.eps))))
     run = lambda x, y, s, h: engine.train_chunk(static, x, y, jax.vmap(jax.random.key)(s), h, kernel).edges
@@ -93,31 +95,41 @@ def profile(task: str, chunk: int, epochs: int, options: dict | None = None) -> 
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.profile_chunk", description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="addition", choices=sorted(TASK_CONFIGS))
     ap.add_argument("--chunk", type=int, default=128, help="configs in the chunk (one device)")
-    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--epochs", type=int, default=50, help="epochs of the profiled run (times are per epoch)")
     ap.add_argument("--top", type=int, default=15, help="kernels to print")
     ap.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
                     help="a TrainConfig field to change, e.g. --option dropout=0.1 (repeatable)")
     ap.add_argument("--json", help="also write the result here (atomically)")
     a = ap.parse_args(argv)
+    for flag in ("chunk", "epochs", "top"):
+        if getattr(a, flag) < 1:
+            ap.error(f"--{flag}={getattr(a, flag)} is invalid: allowed integers >= 1")
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
     options = {}
     for item in a.option:
         field, sep, value = item.partition("=")
         if not sep:
             ap.error(f"--option {item!r} is invalid: allowed FIELD=VALUE")
+        if field not in fields:
+            ap.error(f"--option {item!r} is invalid: {field!r} is no TrainConfig field; allowed {', '.join(fields)}")
         try:
             options[field] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             options[field] = value
+    try:
+        TASK_CONFIGS[a.task].replace(**options)
+    except (ValueError, TypeError) as ex:
+        ap.error(f"--option {' '.join(a.option)!r} is invalid for task {a.task}: {ex}")
     r = profile(a.task, a.chunk, a.epochs, options)
     print(f"{a.task} {options or ''} ({r['kernel']}), chunk {a.chunk}, {a.epochs} epochs: {r['wall_us_per_epoch']:.1f} us/epoch untraced; "
           f"{r['kernel_us_per_epoch']:.1f} us/epoch of kernel thread time traced, {len(r['kernels'])} kernels")
     for k in r["kernels"][:a.top]:
         print(f"  {k['us_per_epoch']:8.2f} us  {100 * k['share']:5.1f} %  {k['name']}")
     if a.json:
-        write_json_atomic(a.json, r)
+        io.write_json(a.json, r)
     return r
 
 

@@ -39,7 +39,7 @@ def test_full_option_table_plan():
     """--full times every option on XOR and addition, plain and bias on [30,64,1], each at >= 300 epochs and
     2k-8k configs on the small nets; every row's config is valid (checked here, where it is cheap)."""
     from benchmarks.options import NETS, OPTIONS, PLANS
-    from benchmarks.run import SWEEP_MIN_EPOCHS
+    from benchmarks.throughput import SWEEP_MIN_EPOCHS
 
     full = PLANS["full"]
     assert set(OPTIONS) == {"plain", "bias", "skip", "dropout", "layer_lams", "lam_schedule", "target_active",
@@ -49,34 +49,101 @@ def test_full_option_table_plan():
     for net, (n, epochs, options) in full.items():
         assert epochs >= SWEEP_MIN_EPOCHS and (net == "breast_cancer" or 2048 <= n <= 8192)
         assert options[0] == "plain"  # the baseline of the ratios comes first
-        base = NETS[net][0]
+        base = NETS[net]
         for o in options:
             base.replace(**OPTIONS[o])
 
 
-def _quick(tmp_path, *extra):
+def _env():
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)  # real compile times (the JSON reports them)
-    subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--quick", "--out", str(tmp_path),
-                    *extra], cwd=ROOT, env=env, check=True, timeout=300)
-    return json.loads((tmp_path / "bench_cpu.json").read_text())
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, *filter(None, [env.get("PYTHONPATH")])])  # runs from any folder
+    return env
+
+
+def _quick(out, *extra, cwd=ROOT):
+    """`python -m benchmarks.run --device cpu --quick` into `out` (None: its default folder, from `cwd`)."""
+    subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--quick",
+                    *(["--out", str(out)] if out is not None else []), *extra],
+                   cwd=cwd, env=_env(), check=True, timeout=300)
+    return json.loads(((out or cwd / "runs" / "benchmarks") / "bench_cpu.json").read_text())
+
+
+def _git_status(path: str) -> str | None:
+    """`git status --porcelain` of `path` (None outside a git checkout)."""
+    p = subprocess.run(["git", "status", "--porcelain", "--ignored", "--", path], cwd=ROOT, capture_output=True,
+                       text=True, check=False)
+    return p.stdout if p.returncode == 0 else None
 
 
 def test_quick_run_without_peers_writes_our_side(tmp_path):
-    """What runs without torch (the CI machine): our single runs and sweeps, the JSON and the plot."""
-    r = _quick(tmp_path, "--no-peer")
+    """What runs without torch (the CI machine): our single runs and sweeps, the JSON and the plot.
+    Run without --out: a quick run writes to ./runs/benchmarks/ and leaves the committed results alone."""
+    committed = _git_status("benchmarks/results")
+    r = _quick(None, "--no-peer", cwd=tmp_path)
+    assert _git_status("benchmarks/results") == committed
+    assert sorted(p.name for p in (tmp_path / "runs" / "benchmarks").iterdir()) == ["bench_cpu.json",
+                                                                                     "throughput_cpu.png"]
     assert r["mode"] == "quick" and r["agreement"]["passed"] is None
     for task in ("xor", "addition"):
         s = r["single_run"][task]
         assert s["ours_compile_s"] > 0 and s["ours_steady_s"] > 0 and s["train_is_train_single"] is True
+        assert "torch_loop_s" not in s
     assert {(rec["task"], rec["configs"]) for rec in r["sweep"]} == {("xor", 1), ("xor", 64), ("addition", 1),
                                                                       ("addition", 64)}
     for rec in r["sweep"]:
         assert rec["ours"]["config_epochs_per_s"] > 0 and "peer" not in rec
         assert rec["ours"]["chunk_per_device"] >= 1 and "peak_rss_mib" in rec["ours"]["memory"]
     _check_options(r["options"], with_peer=False)
-    assert (tmp_path / "throughput_cpu.png").exists()
+
+
+def test_default_output_folder():
+    """Only a complete --full run defaults to the committed benchmarks/results/; --quick and every
+    partial run default to runs/benchmarks/ (under the working directory); --out wins."""
+    from benchmarks.run import parse_args
+
+    results = os.path.join(ROOT, "benchmarks", "results")
+    assert parse_args(["--full"]).out == parse_args([]).out == results
+    for argv in (["--quick"], ["--full", "--tasks", "xor"], ["--full", "--sizes", "1,64"], ["--full", "--no-peer"],
+                 ["--full", "--options-only"], ["--full", "--no-options"], ["--full", "--chunk", "8"]):
+        assert parse_args(argv).out == os.path.join("runs", "benchmarks"), argv
+    assert parse_args(["--quick", "--out", "/tmp/x"]).out == "/tmp/x"
+
+
+def test_bad_flags_are_one_line_errors(capsys):
+    """Bad values end with argparse's one line (flag, value, what is allowed) and status 2, before any work."""
+    from benchmarks.run import parse_args
+
+    cases = {("--sizes", "1,-64"): "--sizes='1,-64' is invalid: allowed comma-separated integers >= 1",
+             ("--sizes", "a"): "--sizes='a' is invalid: allowed comma-separated integers >= 1",
+             ("--tasks", "xor,mnist"): "--tasks='xor,mnist' is invalid: 'mnist' is no task; allowed a comma-separated "
+                                       "subset of xor,addition",
+             ("--chunk", "0"): "--chunk=0 is invalid: allowed an integer >= 1",
+             ("--options-only", "--no-options"): "--options-only and --no-options contradict each other"}
+    for argv, message in cases.items():
+        with pytest.raises(SystemExit) as ex:
+            parse_args(["--quick", *argv])
+        assert ex.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("python -m benchmarks.run: error: " + message), (argv, err)
+
+
+def test_gpu_without_a_gpu_is_a_one_line_error(tmp_path):
+    """On a machine without a GPU (this one), --device gpu stops at once: one line, status 2, nothing written."""
+    import jax
+
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("a GPU is visible")
+    p = subprocess.run([sys.executable, "-m", "benchmarks.run", "--device", "gpu", "--quick", "--out", str(tmp_path)],
+                       cwd=ROOT, env=_env(), timeout=300, capture_output=True, text=True, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    line = p.stderr.strip().splitlines()[-1]
+    assert line.startswith("python -m benchmarks.run: error: --device=gpu is invalid: no GPU visible to JAX "
+                           "(jax.devices('gpu') raised: "), line
+    assert line.endswith("; allowed: cpu"), line
+    assert ("torch.cuda.is_available() is False" in line) == (importlib.util.find_spec("torch") is not None), line
+    assert list(tmp_path.iterdir()) == []
 
 
 @needs_torch
@@ -146,7 +213,8 @@ def test_chunked_peer_keeps_its_best_chunk_size(bias):
     """`peer_chunked` times one chunk of every size in PEER_CHUNKS on a fresh instance and rates the
     whole grid by the best size (eager here, 2 epochs: shapes and bookkeeping, not speed); with bias
     edges too (`cfg` replaces the task's config)."""
-    from benchmarks.run import PEER_CHUNKS, TASK_CONFIGS, peer_chunked
+    from benchmarks.nets import TASK_CONFIGS
+    from benchmarks.throughput import PEER_CHUNKS, peer_chunked
 
     n, epochs = 2500, 2
     r = peer_chunked("xor", n, epochs, "cpu", {"forward": "bmm", "backward": "manual", "compile": False}, 1,

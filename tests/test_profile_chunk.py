@@ -30,9 +30,12 @@ def test_profile_lists_the_kernels_of_an_epoch(tmp_path):
     assert not any(k["name"].startswith(("ThunkExecutor", "while", "$")) for k in r["kernels"])
 
 
-def test_profile_rejects_bad_chunk():
+def test_profile_rejects_bad_flags():
+    """Bad flag values: one argparse line naming the flag, the value and what is allowed; status 2."""
     p = _run("--chunk", "0", check=False)
-    assert p.returncode != 0
-    assert "chunk=0" in p.stderr and "allowed integers >= 1" in p.stderr
+    assert p.returncode == 2 and "error: --chunk=0 is invalid: allowed integers >= 1" in p.stderr
     p = _run("--option", "bias", check=False)
     assert p.returncode == 2 and "--option 'bias' is invalid: allowed FIELD=VALUE" in p.stderr
+    p = _run("--option", "biass=True", check=False)
+    assert p.returncode == 2 and "--option 'biass=True' is invalid: 'biass' is no TrainConfig field; allowed" in p.stderr
+    assert "Traceback" not in p.stderr

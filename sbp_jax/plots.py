@@ -1,4 +1,5 @@
-"""Matplotlib figures (Agg backend): training dynamics and the learned graph.
+"""Matplotlib figures (Agg backend): training dynamics and the learned graph of a run, λ sweeps,
+topology statistics and threshold sensitivity.
 
 Each function returns a `Figure`; save it with `io.save_figure` (atomic).
 """
@@ -46,6 +47,32 @@ def dynamics(history, history_every: int, total_edges: int, title: str, phases=N
     return fig
 
 
+def _node_positions(lay) -> list[list[tuple[float, float]]]:
+    """(x, y) of every node of the `layout.Layout`, layer by layer: the ordinary nodes top down,
+    then the layer's bias node (index `widths[l]`, see `Layout.columns`) below them."""
+    return [[(l, (n - 1) / 2 - i) for i in range(n)] + ([(l, (n - 1) / 2 - n - 0.3)] if lay.bias and l < lay.n_layers else [])
+            for l, n in enumerate(lay.widths)]
+
+
+def _edge_xy(pos, lay, l: int, i: int, j: int):
+    """x, y of the line drawn for edge `edges[l][i, j]`: straight between neighbouring layers, a
+    shallow arc for a skip edge so that it does not run through the layers between."""
+    k, jj = lay.columns(l)[j]
+    (x0, y0), (x1, y1) = pos[k][jj], pos[l + 1][i]
+    if k == l:
+        return [x0, x1], [y0, y1]
+    t = np.linspace(0, 1, 20)
+    return x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + 0.35 * (l + 1 - k) * np.sin(np.pi * t)
+
+
+def _draw_node(ax, x, y, *, is_bias: bool, face, size: float, label: str = ""):
+    """One node: a circle, or a square labelled "1" for a bias node (a constant-1 source)."""
+    ax.scatter([x], [y], s=size, zorder=2, edgecolors="k", facecolors=face, marker="s" if is_bias else "o")
+    label = "1" if is_bias else label
+    if label:
+        ax.annotate(label, (x, y), ha="center", va="center", fontsize=8 if size > 200 else 6, zorder=3)
+
+
 def graph(edges, eps: float, title: str, bias: bool | None = None):
     """The learned graph: nodes by layer; active edges drawn with width ∝ |w|
     (blue > 0, red < 0), pruned edges as faint dotted lines; nodes off every
@@ -57,44 +84,29 @@ def graph(edges, eps: float, title: str, bias: bool | None = None):
     m = [np.asarray(a) for a in masks(edges, eps)]
     lay = layout_of(edges, bias=bias)
     live = [np.asarray(v) for v in live_nodes(tuple(m), lay.bias)]
-    widths = list(lay.widths)
-    flags = [lay.bias] * lay.n_layers
-    ext = [n + (l < len(flags) and flags[l]) for l, n in enumerate(widths)]  # with the bias node
-    src = [lay.columns(l) for l in range(lay.n_layers)]  # (layer, node) of each column of edges[l]
-    pos = [[(l, (n - 1) / 2 - i) if i < n else (l, (n - 1) / 2 - n - 0.3) for i in range(e)]
-           for l, (n, e) in enumerate(zip(widths, ext))]
+    pos = _node_positions(lay)
     wmax = max(float(np.abs(w).max()) if w.size else 0.0 for w in edges) or 1.0
-    fig, ax = plt.subplots(figsize=(2.2 * len(widths) + 1, 0.6 * max(ext) + 2))
+    fig, ax = plt.subplots(figsize=(2.2 * len(pos) + 1, 0.6 * max(map(len, pos)) + 2))
     for l, (w, mk) in enumerate(zip(edges, m)):
-        for i in range(w.shape[0]):
-            for j in range(w.shape[1]):
-                k, jj = src[l][j]
-                (x0, y0), (x1, y1) = pos[k][jj], pos[l + 1][i]
-                xs, ys = [x0, x1], [y0, y1]
-                if l + 1 - k > 1:  # a skip edge: a shallow arc so it does not run through the layers between
-                    t = np.linspace(0, 1, 20)
-                    xs, ys = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + 0.35 * (l + 1 - k) * np.sin(np.pi * t)
-                if mk[i, j]:
-                    ax.plot(xs, ys, color="C0" if w[i, j] > 0 else "C3",
-                            lw=0.5 + 4 * abs(w[i, j]) / wmax, alpha=0.9, zorder=1)
-                else:
-                    ax.plot(xs, ys, color="0.8", lw=0.5, ls=":", zorder=0)
+        for (i, j), v in np.ndenumerate(w):
+            xs, ys = _edge_xy(pos, lay, l, i, j)
+            if mk[i, j]:
+                ax.plot(xs, ys, color="C0" if v > 0 else "C3", lw=0.5 + 4 * abs(v) / wmax, alpha=0.9, zorder=1)
+            else:
+                ax.plot(xs, ys, color="0.8", lw=0.5, ls=":", zorder=0)
     for l, layer in enumerate(pos):
         for i, (x, y) in enumerate(layer):
-            is_bias = i >= widths[l]
-            ax.scatter([x], [y], s=250, zorder=2, edgecolors="k", marker="s" if is_bias else "o",
-                       facecolors=("#f2c14e" if is_bias else "0.3") if live[l][i] else "white")
-            if is_bias:
-                ax.annotate("1", (x, y), ha="center", va="center", fontsize=8, zorder=3)
+            is_bias = i >= lay.widths[l]
+            _draw_node(ax, x, y, is_bias=is_bias, size=250,
+                       face=("#f2c14e" if is_bias else "0.3") if live[l][i] else "white")
     n_active = int(sum(a.sum() for a in m))
-    live_real = [int(v[:n].sum()) for v, n in zip(live, widths)]
-    bias_note = f", live bias nodes {sum(int(v[-1]) for v, b in zip(live, flags) if b)}" if any(flags) else ""
+    live_real = [int(v[:n].sum()) for v, n in zip(live, lay.widths)]
+    bias_note = f", live bias nodes {sum(int(v[-1]) for v in live[:-1])}" if lay.bias else ""
     ax.set_title(f"{title}\n{n_active}/{sum(a.size for a in m)} edges active (|w| ≥ {eps:g}); "
                  f"live nodes {live_real}{bias_note}")
-    ax.set_xticks(range(len(widths)), ["input"] + [f"hidden {l}" for l in range(1, len(widths) - 1)] + ["output"])
+    ax.set_xticks(range(len(pos)), ["input"] + [f"hidden {l}" for l in range(1, len(pos) - 1)] + ["output"])
     ax.set_yticks([])
-    for s in ("top", "right", "left"):
-        ax.spines[s].set_visible(False)
+    ax.spines[["top", "right", "left"]].set_visible(False)
     return fig
 
 
@@ -137,11 +149,8 @@ def sweep_curves(lams, metrics: dict, active_edges, *, metric_label: str, total_
     series = [(a1, lbl, np.asarray(v, np.float64), f"C{i}") for i, (lbl, v) in enumerate(metrics.items())]
     series.append((a2, "active edges", np.asarray(active_edges, np.float64), "C3"))
     for ax, lbl, v, color in series:
-        groups = [v[lams == l] for l in u]
-        med = [np.nanmedian(g) if np.isfinite(g).any() else np.nan for g in groups]
-        lo = [np.nanpercentile(g, 10) if np.isfinite(g).any() else np.nan for g in groups]
-        hi = [np.nanpercentile(g, 90) if np.isfinite(g).any() else np.nan for g in groups]
-        mean = [np.nanmean(g) if np.isfinite(g).any() else np.nan for g in groups]
+        med, lo, hi, mean = np.array([(np.nanmedian(g), *np.nanpercentile(g, [10, 90]), np.nanmean(g))
+                                      if np.isfinite(g).any() else (np.nan,) * 4 for g in (v[lams == l] for l in u)]).T
         ax.plot(u, med, "-", color=color, label=f"{lbl} (median)")
         ax.fill_between(u, lo, hi, color=color, alpha=0.2, lw=0, label=f"{lbl} (10–90 % of seeds)")
         ax.plot(u, mean, "o", ms=3, color=color, label=f"{lbl} (mean)")
@@ -218,33 +227,20 @@ def _draw_adjacency(ax, form, title: str):
     """Draw one canonical graph (`topology.CanonicalGraph`; edges in {−1, 0, 1}
     or {0, 1}); bias nodes as squares "1" below their layer, skip edges as arcs."""
     lay = form.layout
-    widths = list(lay.widths)
-    pos = [[(l, (n - 1) / 2 - i) for i in range(n)] + ([(l, (n - 1) / 2 - n - 0.3)] if lay.bias and l < lay.n_layers else [])
-           for l, n in enumerate(widths)]
+    pos = _node_positions(lay)
     for l, a in enumerate(form.arrays()):
-        src = lay.columns(l)
         for i, j in zip(*np.nonzero(a)):
-            k, jj = src[j]
-            (x0, y0), (x1, y1) = pos[k][jj], pos[l + 1][i]
-            t = np.linspace(0, 1, 20)
-            bend = 0.35 * (l - k) * np.sin(np.pi * t)  # 0 between neighbouring layers
-            ax.plot(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + bend, color="C3" if a[i, j] < 0 else "C0", lw=1.5,
-                    zorder=1)
-    labels = [[f"x{k}" for k in form.inputs]] + [[""] * n for n in widths[1:-1]] + [[f"y{k}" for k in form.outputs]]
+            ax.plot(*_edge_xy(pos, lay, l, i, j), color="C3" if a[i, j] < 0 else "C0", lw=1.5, zorder=1)
+    labels = [[f"x{k}" for k in form.inputs]] + [[""] * n for n in lay.widths[1:-1]] + [[f"y{k}" for k in form.outputs]]
     for l, layer in enumerate(pos):
         for i, (x, y) in enumerate(layer):
-            if i >= widths[l]:  # the bias node
-                ax.scatter([x], [y], s=160, zorder=2, edgecolors="k", facecolors="#f2c14e", marker="s")
-                ax.text(x, y, "1", ha="center", va="center", fontsize=6, zorder=3)
-                continue
-            ax.scatter([x], [y], s=160, zorder=2, edgecolors="k", facecolors="0.3" if 0 < l < len(pos) - 1 else "white")
-            if labels[l][i]:
-                ax.text(x, y, labels[l][i], ha="center", va="center", fontsize=6, zorder=3)
+            is_bias = i >= lay.widths[l]
+            _draw_node(ax, x, y, is_bias=is_bias, size=160, label="" if is_bias else labels[l][i],
+                       face="#f2c14e" if is_bias else "0.3" if 0 < l < len(pos) - 1 else "white")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-    for s in ax.spines.values():
-        s.set_visible(False)
+    ax.spines[:].set_visible(False)
 
 
 def top_graphs(counts, n_runs: int, title: str, top: int = 6):
@@ -257,10 +253,9 @@ def top_graphs(counts, n_runs: int, title: str, top: int = 6):
     cols = min(n, 3)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.8 * rows), squeeze=False)
-    for ax in axes.ravel():
+    for ax in axes.ravel()[len(shown):]:
         ax.axis("off")
     for ax, (form, c) in zip(axes.ravel(), shown):
-        ax.axis("on")
         _draw_adjacency(ax, form, f"{c}/{n_runs} runs ({100 * c / n_runs:.0f} %)\n{list(form.widths)}, {form.n_edges} edges")
     fig.suptitle(f"{title}: {len(counts)} distinct graph(s)")
     fig.tight_layout()
@@ -298,8 +293,7 @@ def threshold_sensitivity(eps, metric, active, margins, eps_train: float, metric
     m = np.sort(np.concatenate([np.asarray(v).ravel() for v in margins]))
     a3.bar(np.arange(len(m)), m, color=np.where(m >= 0, "C0", "0.6"))
     a3.axhline(0, color="k", lw=0.8)
-    a3.set(yscale="symlog", ylabel="|w| − ε", xlabel="edges (sorted)", title=f"edge margins at ε={eps_train:g}",
-           )
+    a3.set(ylabel="|w| − ε", xlabel="edges (sorted)", title=f"edge margins at ε={eps_train:g}")
     a3.set_yscale("symlog", linthresh=max(eps_train, 1e-6))
     fig.suptitle(title)
     fig.tight_layout()

@@ -9,6 +9,7 @@ import pytest
 
 from sbp_jax import TrainConfig
 from sbp_jax.config import DTYPES, HIDDEN_ACTIVATIONS, INITS, LOSSES
+from sbp_jax.kernels import select
 
 
 def test_paper_defaults():
@@ -158,3 +159,57 @@ def test_numpy_scalars_are_accepted_and_normalised():
     assert len(grid) == 6 and grid.seed.tolist() == [0, 1, 2, 0, 1, 2]
     with pytest.raises(TypeError, match="epochs=np.True_"):
         TrainConfig(epochs=np.True_)
+
+
+# ---- penalty options, bias edges, structural dropout, skip connections ----------------------
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(penalty="lasso"), "penalty='lasso'.*subgradient"),
+    (dict(layer_lams=(1.0,)), "layer_lams"),
+    (dict(layer_lams=(1.0, -1.0)), r"layer_lams\[1\]"),
+    (dict(layer_lams=(1.0, float("nan"))), r"layer_lams\[1\]"),
+    (dict(lam_schedule="cosine"), "lam_schedule='cosine'.*warmup_ramp"),
+    (dict(lam_schedule="warmup_ramp", lam_warmup=-1), "lam_warmup"),
+    (dict(lam_ramp=5), "lam_schedule"),
+    (dict(target_active=0.0), "target_active"),
+    (dict(target_active=1.5), "target_active"),
+    (dict(target_gain=0.0), "target_gain"),
+])
+def test_bad_penalty_options_raise_clear_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw)
+
+
+def test_bad_penalty_option_types_raise():
+    with pytest.raises(TypeError, match="layer_lams"):
+        TrainConfig(layer_lams="1,2")
+    with pytest.raises(TypeError, match="lam_warmup"):
+        TrainConfig(lam_schedule="warmup_ramp", lam_warmup=1.5)
+
+
+@pytest.mark.parametrize("kw, needle", [
+    (dict(bias=1), "bias=1 is invalid: allowed True or False"),
+    (dict(bias_init="ones"), "bias_init='ones' is invalid: allowed one of 'same', 'zeros'"),
+    (dict(dropout=1.0), "dropout=1.0 is invalid: allowed a probability in [0, 1)"),
+    (dict(dropout=-0.1), "dropout=-0.1 is invalid"),
+    (dict(dropout=float("nan")), "dropout=nan is invalid"),
+])
+def test_config_rejects_bad_bias_and_dropout(kw, needle):
+    with pytest.raises((ValueError, TypeError), match=needle.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**kw)
+
+
+def test_total_edges_counts_bias_edges():
+    assert TrainConfig(layers=(2, 4, 1)).total_edges == 12
+    assert TrainConfig(layers=(2, 4, 1), bias=True).total_edges == 17
+
+
+def test_config_validates_skip():
+    with pytest.raises(TypeError, match="skip=1 is invalid"):
+        TrainConfig(skip=1)
+    with pytest.raises(ValueError, match=r"skip=True is invalid.*hidden layer"):
+        TrainConfig(layers=(2, 1), skip=True)
+    cfg = TrainConfig(skip=True)
+    assert cfg.total_edges == 4 * 2 + 1 * 6
+    assert select(cfg.static_part(), single=True) == ("two_layer", "not single: skip=True: the single-run kernel runs the paper's plain setting")

@@ -1,15 +1,19 @@
-"""Verified minimal-graph export: JSON round trip, DOT, deviation from the full net."""
+"""Verified minimal-graph export: JSON round trip, DOT, deviation from the full net; with bias
+and skip edges."""
 
 from __future__ import annotations
 
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_structure import XOR7
 
-from sbp_jax import network
+from sbp_jax import export, network, tasks
 from sbp_jax.export import compact, from_json, to_dot, to_json, verify
+from sbp_jax.network import init_edges
 from sbp_jax.structure import masked
 
 EPS = 0.01
@@ -58,3 +62,37 @@ def test_dot_lists_every_edge():
 def test_bad_json_is_refused():
     with pytest.raises(ValueError, match="format"):
         from_json({"format": "something else"})
+
+
+def test_export_round_trip_with_bias(tmp_path):
+    e = (jnp.concatenate([XOR7[0], jnp.zeros((1, 3), jnp.float32)], axis=0),  # a dead third hidden unit
+         jnp.concatenate([XOR7[1][:, :2], jnp.array([[0.0, -2.0]], jnp.float32)], axis=1))
+    g = export.compact(e, 1e-2, "relu", "sigmoid")
+    assert g.bias and g.layers == (2, 2, 1) and [w.shape for w in g.edges] == [(2, 3), (1, 3)]
+    back = export.from_json(json.loads(json.dumps(export.to_json(g))))
+    assert back.layers == g.layers and back.bias
+    for u, v in zip(back.edges, g.edges):
+        np.testing.assert_array_equal(u, v)
+    x = tasks.xor(0).x_train
+    assert export.verify(back, e, 1e-2, x).max_abs_deviation == 0.0
+    dot = export.to_dot(g)
+    assert '"b1" [shape=box, label="1"]' in dot and '"b1" -> "y0"' in dot
+
+
+def test_export_round_trip_with_skip_and_bias_edges():
+    e = init_edges(jax.random.key(6), (2, 4, 3, 1), bias=True, bias_init="same", skip=True)
+    e = tuple(jnp.where(jax.random.uniform(jax.random.key(7 + l), w.shape) < 0.5, 0.0, w) for l, w in enumerate(e))
+    x = jax.random.uniform(jax.random.key(9), (20, 2))
+    g = export.compact(e, 1e-2, "relu", "sigmoid", bias=True)
+    assert g.skip and g.bias
+    assert export.verify(g, e, 1e-2, x).max_abs_deviation < 1e-5
+    doc = export.to_json(g)
+    assert doc["skip"] and {ed["from_layer"] for ed in doc["edges"]} - {ed["layer"] for ed in doc["edges"]}
+    back = export.from_json(json.dumps(doc))
+    for a, b in zip(back.edges, g.edges):
+        np.testing.assert_array_equal(a, b)
+    assert export.verify(back, e, 1e-2, x).max_abs_deviation < 1e-5
+    dot = export.to_dot(g)
+    n_skip = sum(1 for ed in doc["edges"] if ed["from_layer"] < ed["layer"])
+    assert n_skip and dot.count("->") == doc["n_edges"]
+    assert g.module().layers == g.layers

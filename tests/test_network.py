@@ -1,4 +1,5 @@
-"""Network: initialisation, forward pass on hand-computed cases, SparseMLP."""
+"""Network: initialisation, forward pass on hand-computed cases, bias edges, skip connections,
+structural dropout, SparseMLP, and training through the forward pass."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import SMALL, adam_promotion, assert_tree_bitwise_equal
 
-from sbp_jax import SparseMLP, forward, init_edges
+from sbp_jax import SparseMLP, TrainConfig, analyse, forward, init_edges, sweep, train
+from sbp_jax.layout import Layout
 from sbp_jax.network import SMALL_LAYER_EDGES, output_activation
 
 # edges[0] (2 hidden x 2 inputs), edges[1] (1 output x 2 hidden)
@@ -47,12 +50,16 @@ def test_forward_no_bias_zero_input_gives_zero():
     np.testing.assert_array_equal(z, 0.0)
 
 
-def _numpy_forward(edges, x, act):
-    h = np.asarray(x, np.float64)
+def _numpy_forward(edges, x, act="relu", *, bias=False, skip=False):
+    """float64 numpy forward: layer l+1 reads h_l (with skip: [h_0, ..., h_l]), then a ones column
+    with bias."""
     f = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}[act]
-    for w in edges[:-1]:
-        h = f(h @ np.asarray(w, np.float64).T)
-    return h @ np.asarray(edges[-1], np.float64).T
+    hs = [np.asarray(x, np.float64)]
+    for l, w in enumerate(edges):
+        inp = np.concatenate((hs if skip else hs[-1:]) + ([np.ones((len(x), 1))] if bias else []), axis=1)
+        z = inp @ np.asarray(w, np.float64).T
+        hs.append(f(z) if l < len(edges) - 1 else z)
+    return hs[-1]
 
 
 @pytest.mark.parametrize("layers", [(3, 4, 2), (20, 20, 2), (2, 200, 1), (1, 1)])
@@ -116,3 +123,138 @@ def test_sparse_mlp_is_a_pytree_and_predicts_one_example():
     y = jax.jit(jax.vmap(m))(jnp.asarray(X))
     np.testing.assert_allclose(y, 1 / (1 + np.exp(-np.array(EXPECTED["relu"]))), rtol=1e-6)
     np.testing.assert_allclose(m.logits(jnp.asarray(X[1])), [4.0], rtol=1e-6)
+
+
+# ---- bias as an edge ------------------------------------------------------------------------
+
+
+def test_init_with_bias_keeps_the_bias_free_weights(key):
+    plain = init_edges(key, (2, 4, 1))
+    for bias_init in ("zeros", "same"):
+        e = init_edges(key, (2, 4, 1), bias=True, bias_init=bias_init)
+        assert [w.shape for w in e] == [(4, 3), (1, 5)]
+        for w, p in zip(e, plain):
+            np.testing.assert_array_equal(np.asarray(w[:, :-1]), np.asarray(p))
+        if bias_init == "zeros":
+            assert all(float(jnp.abs(w[:, -1]).max()) == 0.0 for w in e)
+        else:
+            assert all(float(jnp.abs(w[:, -1]).max()) > 0.0 for w in e)
+
+
+@pytest.mark.parametrize("layers", [(2, 4, 1), (3, 40, 5)])  # small (column) and large (matmul) paths
+def test_forward_with_bias_is_the_affine_map(key, layers):
+    e = init_edges(key, layers, bias=True, bias_init="same")
+    x = jax.random.normal(jax.random.key(1), (7, layers[0]))
+    h = x
+    for l, w in enumerate(e):
+        h = h @ w[:, :-1].T + w[:, -1][None, :]
+        if l < len(e) - 1:
+            h = jax.nn.relu(h)
+    np.testing.assert_allclose(np.asarray(forward(e, x)), np.asarray(h), rtol=1e-5, atol=1e-5)
+
+
+# ---- skip connections (a layered DAG) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("layers", [(2, 4, 1), (3, 30, 2), (2, 3, 3, 2)])  # (3,30,2): matmul layers
+@pytest.mark.parametrize("bias", [False, True])
+def test_skip_forward_matches_numpy_reference(layers, bias):
+    e = init_edges(jax.random.key(1), layers, bias=bias, bias_init="same", skip=True)
+    assert any(w.size > SMALL_LAYER_EDGES for w in e) == (layers == (3, 30, 2))
+    x = jax.random.normal(jax.random.key(2), (7, layers[0]))
+    np.testing.assert_allclose(np.asarray(forward(e, x)), _numpy_forward(e, x, bias=bias, skip=True), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_skip_net_with_zero_skip_edges_is_the_plain_net():
+    plain = init_edges(jax.random.key(3), (2, 3, 3, 1), bias=True, bias_init="same")
+    lay = Layout((2, 3, 3, 1), True, True)
+    skip = []
+    for l, w in enumerate(plain):
+        full = jnp.zeros(lay.shape(l))
+        k, start, n = lay.blocks(l)[-1]  # the block of layer l itself, then the bias column
+        full = full.at[:, start:start + n].set(w[:, :n]).at[:, -1].set(w[:, -1])
+        skip.append(full)
+    x = jax.random.uniform(jax.random.key(4), (9, 2))
+    np.testing.assert_array_equal(np.asarray(forward(tuple(skip), x)), np.asarray(forward(plain, x)))
+
+
+def test_sparse_mlp_module_runs_a_skip_net():
+    e = init_edges(jax.random.key(13), (2, 4, 1), skip=True)
+    m = SparseMLP(e, "relu", "sigmoid", bias=False)
+    x = jnp.array([0.3, 0.9])
+    assert m.layers == (2, 4, 1)
+    np.testing.assert_allclose(np.asarray(m(x)), 1 / (1 + np.exp(-_numpy_forward(e, x[None], skip=True)[0])),
+                               rtol=1e-5)
+
+
+# ---- structural dropout -----------------------------------------------------------------------
+
+
+def _run(cfg, data, key):
+    with adam_promotion():
+        return train(cfg, data.x_train, data.y_train, key)
+
+
+def test_dropout_zero_is_bitwise_the_baseline(xor_data, key):
+    base = _run(SMALL, xor_data, key)
+    same = _run(SMALL.replace(dropout=0.0), xor_data, key)
+    assert_tree_bitwise_equal(base, same)
+
+
+def test_dropout_changes_the_result_and_is_deterministic_per_key(xor_data, key):
+    cfg = SMALL.replace(dropout=0.3)
+    a, b = _run(cfg, xor_data, key), _run(cfg, xor_data, key)
+    assert_tree_bitwise_equal(a, b)
+    base = _run(SMALL, xor_data, key)
+    assert any(not np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(a.edges, base.edges))
+    c = _run(cfg, xor_data, jax.random.key(1))
+    assert any(not np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(a.edges, c.edges))
+
+
+def test_dropout_masks_stream_and_scaling(key):
+    from sbp_jax.loop import dropout_key, dropout_masks
+
+    e = init_edges(key, (20, 30, 10))
+    m0, m1 = (dropout_masks(dropout_key(key), t, e, 0.25) for t in (0, 1))
+    vals = np.unique(np.concatenate([np.asarray(m).ravel() for m in m0]))
+    np.testing.assert_allclose(vals, [0.0, 1 / 0.75], rtol=1e-6)
+    kept = np.mean(np.concatenate([np.asarray(m).ravel() for m in m0]) > 0)
+    assert 0.68 < kept < 0.82
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(m0, m1))
+
+
+# ---- training through the forward pass: skip and bias nets ------------------------------------
+
+SKIP = TrainConfig(layers=(2, 3, 1), skip=True, epochs=60, history_every=20)
+
+
+def test_skip_training_matches_autodiff_of_the_objective(xor_data):
+    x, y = jnp.asarray(xor_data.x_train, jnp.float32), jnp.asarray(xor_data.y_train, jnp.float32)
+    with adam_promotion():
+        one = train(SKIP.replace(epochs=1, lam=0.0), x, y, jax.random.key(0))
+    e0 = init_edges(jax.random.key(0), SKIP.layers, skip=True)
+    g = jax.grad(lambda e: jnp.mean(jax.nn.softplus(z := forward(e, x)[:, 0]) - y[:, 0] * z))(e0)
+    # one Adam step from zero moments moves every weight by lr·sign(g) (up to Adam's ε)
+    for w1, w0, gl in zip(one.edges, e0, g):
+        np.testing.assert_allclose(np.asarray(w1 - w0), -1e-3 * np.sign(np.asarray(gl)), atol=1e-6)
+
+
+def test_skip_sweep_matches_single_runs(xor_data):
+    with adam_promotion():
+        res = sweep.run_grid(SKIP, xor_data, sweep.make_grid(SKIP, seeds=[0, 1, 2]))
+        for i in range(3):
+            single = train(SKIP, jnp.asarray(xor_data.x_train), jnp.asarray(xor_data.y_train), jax.random.key(i))
+            for a, b in zip(res.result.edges, single.edges):
+                np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), atol=1e-6)
+            s = analyse(single.edges, SKIP.eps, False)
+            np.testing.assert_array_equal(np.asarray(res.structure.active_per_layer[i]), s.active_per_layer)
+    assert [w.shape[1:] for w in res.result.edges] == [(3, 2), (1, 5)]
+
+
+@pytest.mark.slow
+def test_xor_with_bias_reaches_full_training_accuracy(xor_data):
+    cfg = TrainConfig(layers=(2, 4, 1), bias=True, lr=1e-2, epochs=1000)
+    with adam_promotion():
+        out = sweep.run_grid(cfg, xor_data, sweep.make_grid(cfg, seeds=8))
+    assert np.asarray(out.train["accuracy"]).max() == 1.0

@@ -1,4 +1,5 @@
-"""Structure: masks at ε, active / effective edges, live nodes, pruning."""
+"""Structure: masks at ε, active / effective edges, live nodes, pruning; of plain nets, nets with
+bias edges and skip nets (layered DAGs)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sbp_jax import analyse, forward, live_nodes, masked, masks, prune
-from sbp_jax.layout import Layout
+from sbp_jax import analyse, forward, live_nodes, masked, masks, prune, tasks
+from sbp_jax.layout import Layout, layout_of
+from sbp_jax.metrics import evaluate
 from sbp_jax.structure import effective_masks, structure_dict
 
 EPS = 0.1
@@ -141,12 +143,13 @@ _analyse = jax.jit(analyse)
 _masked = jax.jit(masked)
 
 
-def _numpy_relu_net(edges, x):
-    h = x.astype(np.float64)
+def _numpy_relu_net(edges, x, skip=False):
+    """float64 numpy forward of a relu net; with skip, layer l+1 reads [h_0, ..., h_l]."""
+    hs = [x.astype(np.float64)]
     for l, w in enumerate(edges):
-        h = h @ np.asarray(w, np.float64).T
-        h = np.maximum(h, 0.0) if l < len(edges) - 1 else h
-    return h
+        h = (np.concatenate(hs, axis=1) if skip else hs[-1]) @ np.asarray(w, np.float64).T
+        hs.append(np.maximum(h, 0.0) if l < len(edges) - 1 else h)
+    return hs[-1]
 
 
 @st.composite
@@ -192,3 +195,137 @@ def test_fully_pruned_net_is_empty_and_still_runs():
     assert [w.shape for w in p] == [(0, 0), (0, 0)]
     z = forward(p, jnp.zeros((4, 0), jnp.float32), "relu")
     assert z.shape == (4, 0)
+
+
+# ---- bias edges -------------------------------------------------------------------------------
+
+# The 7-edge XOR net with bias edges: h1 = relu(x1 − x2), h2 = relu(x2 − x1)
+# (4 edges, no hidden bias), logit = 4·h1 + 4·h2 − 2 (3 edges, one of them the
+# output's bias). Columns: x1, x2, bias. (Also used by test_topology, test_export, test_plots.)
+XOR7 = (
+    jnp.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]], jnp.float32),
+    jnp.array([[4.0, 4.0, -2.0]], jnp.float32),
+)
+
+
+def test_hand_set_seven_edge_net_computes_noisy_xor():
+    data = tasks.xor(0)
+    for x, y in ((tasks.XOR_CORNERS, np.array([[0.0], [1.0], [1.0], [0.0]])), (data.x_train, data.y_train),
+                 (data.x_test, data.y_test)):
+        acc = evaluate(XOR7, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), loss="bce",
+                       hidden_activation="relu")["accuracy"]
+        assert float(acc) == 1.0
+    s = analyse(XOR7, 1e-2)
+    assert s.active_per_layer.tolist() == [4, 3] and s.effective_per_layer.tolist() == [4, 3]
+    assert s.live_per_layer.tolist() == [2, 2, 1] and s.live_bias_per_layer.tolist() == [0, 1]
+    d = structure_dict(s, Layout((2, 2, 1), bias=True))
+    assert d["active_edges"] == 7 and d["total_edges"] == 9 and d["live_bias_nodes"] == [0, 1]
+
+
+def test_bias_edges_are_counted_thresholded_and_pruned_like_others():
+    # layer 0: unit 0 reads x1 and the bias (0.5); unit 1 reads only a tiny bias (pruned);
+    # unit 2 reads only the bias (live: bias nodes are sources). Output reads units 0 and 2.
+    e = (jnp.array([[1.0, 0.0, 0.5], [0.0, 0.0, 0.001], [0.0, 0.0, 2.0]], jnp.float32),
+         jnp.array([[1.0, 0.0, 3.0, 0.002]], jnp.float32))
+    assert layout_of(e) == Layout((2, 3, 1), bias=True)
+    s = analyse(e, 1e-2)
+    assert s.active_per_layer.tolist() == [3, 2]
+    assert s.effective_per_layer.tolist() == [3, 2]
+    assert s.live_per_layer.tolist() == [1, 2, 1]  # x2 unused; hidden unit 1 dead
+    assert s.live_bias_per_layer.tolist() == [1, 0]  # the output's bias edge (0.002) is pruned
+    mk = masks(e, 1e-2)
+    assert not bool(mk[0][1, 2]) and not bool(mk[1][0, 3])
+    m = masked(e, 1e-2)
+    assert float(m[0][1, 2]) == 0.0 and float(m[1][0, 3]) == 0.0
+    live = live_nodes(mk)
+    assert [v.tolist() for v in live] == [[True, False, True], [True, False, True, False], [True]]
+    p = prune(e, 1e-2)  # compact (live nodes + bias columns): (2 hidden, 1 + bias) and (1, 2 + bias)
+    assert [w.shape for w in p] == [(2, 2), (1, 3)]
+    x = jax.random.uniform(jax.random.key(0), (9, 2))
+    np.testing.assert_allclose(np.asarray(forward(p, x[:, :1])), np.asarray(forward(m, x)), rtol=1e-6)
+
+
+# ---- skip nets (layered DAGs) -----------------------------------------------------------------
+
+# [2, 2, 2, 1] skip, no bias. Active: x0→h1_0 (dead end: h1_0 feeds nothing), x1→h2_1 → y,
+# and the direct edge x0→y. h1 is therefore dead, h2_1 live, both inputs live.
+E = (jnp.array([[1.0, 0.0], [0.0, 0.0]]),                       # into layer 1: from x0, x1
+     jnp.array([[0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0]]),   # into layer 2: from x0, x1, h1_0, h1_1
+     jnp.array([[0.5, 0.0, 0.0, 0.0, 0.0, -1.0]]))              # into y: from x0, x1, h1_0, h1_1, h2_0, h2_1
+
+
+def test_structure_follows_paths_across_layers():
+    s = analyse(E, 0.1, bias=False)
+    assert s.active_per_layer.tolist() == [1, 1, 2]
+    assert s.effective_per_layer.tolist() == [0, 1, 2]  # x0→h1_0 leads nowhere
+    assert s.live_per_layer.tolist() == [2, 0, 1, 1]
+    live = live_nodes(masks(E, 0.1), bias=False)
+    assert [v.tolist() for v in live] == [[True, True], [False, False], [False, True], [True]]
+    d = structure_dict(s, Layout((2, 2, 2, 1), skip=True))
+    assert d["total_edges"] == 4 + 8 + 6 and d["compact_layers"] == [2, 0, 1, 1]
+
+
+def test_prune_keeps_the_dag_and_reproduces_the_masked_net():
+    p = prune(E, 0.1, bias=False)
+    assert [w.shape for w in p] == [(0, 2), (1, 2), (1, 3)]  # h1 removed, h2 keeps one unit
+    x = jax.random.uniform(jax.random.key(5), (11, 2))
+    np.testing.assert_allclose(np.asarray(forward(p, x)), np.asarray(forward(masked(E, 0.1), x)), rtol=1e-6)
+
+
+DAG_LAYERS = [(2, 3, 1), (1, 2, 2, 1), (3, 2, 2, 2), (2, 1, 3, 1, 2)]
+
+
+def _brute_force_dag(ms, lay: Layout):
+    """Enumerate every input→output path of the DAG (any layer jumps the layout allows); a node is
+    live when some path of active edges passes through it, an edge effective when one uses it."""
+    L = lay.n_layers
+    live = [np.zeros(n, bool) for n in lay.widths]
+    eff = [np.zeros(m.shape, bool) for m in ms]
+
+    def walk(path):  # path: [(layer, node), ...] ending at an output
+        layer, node = path[-1]
+        if layer == L:
+            for k, j in path:
+                live[k][j] = True
+            for (k, j), (t, i) in zip(path, path[1:]):
+                start = dict((kk, s) for kk, s, _ in lay.blocks(t - 1))[k]
+                eff[t - 1][i, start + j] = True
+            return
+        for t in range(layer, L):  # edges[t] feeds layer t+1; it reads layer `layer` when skip or t == layer
+            blocks = dict((kk, s) for kk, s, _ in lay.blocks(t))
+            if layer not in blocks:
+                continue
+            for i in np.flatnonzero(ms[t][:, blocks[layer] + node]):
+                walk(path + [(t + 1, int(i))])
+
+    for j in range(lay.widths[0]):
+        walk([(0, j)])
+    return live, eff
+
+
+@st.composite
+def _sparse_dags(draw):
+    layers = draw(st.sampled_from(DAG_LAYERS))
+    lay = Layout(layers, False, True)
+    vals = [0.0, 0.05, -0.05, 0.3, -0.8]
+    edges = tuple(np.array(draw(st.lists(st.sampled_from(vals), min_size=r * c, max_size=r * c)), np.float32).reshape(r, c)
+                  for r, c in map(lay.shape, range(lay.n_layers)))
+    return edges, lay
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(_sparse_dags())
+def test_dag_structure_matches_path_enumeration(net):
+    edges, lay = net
+    ms = [np.abs(w) >= 0.1 for w in edges]
+    live, eff = _brute_force_dag(ms, lay)
+    jm = tuple(jnp.asarray(m) for m in ms)
+    for got, want in zip(live_nodes(jm, bias=False), live):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    for got, want in zip(effective_masks(jm, bias=False), eff):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    x = np.random.default_rng(0).uniform(size=(5, lay.widths[0])).astype(np.float32)
+    p = prune(tuple(jnp.asarray(w) for w in edges), 0.1, bias=False)
+    np.testing.assert_allclose(np.asarray(forward(p, jnp.asarray(x[:, live[0]]))),
+                               _numpy_relu_net(masked(tuple(jnp.asarray(w) for w in edges), 0.1), x, skip=True)[:, live[-1]],
+                               rtol=1e-5, atol=1e-6)

@@ -1,10 +1,17 @@
-"""Canonical forms of learned graphs and topology statistics across runs."""
+"""Canonical forms of learned graphs (plain, with bias edges, skip nets) and topology statistics
+across runs."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_structure import XOR7
 
+from sbp_jax import topology
+from sbp_jax.layout import Layout
+from sbp_jax.network import forward, init_edges
 from sbp_jax.topology import canonical_form, canonical_forms, topology_stats
 
 EPS = 0.01
@@ -91,19 +98,36 @@ def test_stats_counts_survival_consensus():
     assert len(canonical_forms(stacked, EPS)) == 4
 
 
-def test_topology_cli_end_to_end(tmp_path):
-    import json
-    import subprocess
-    import sys
+def test_canonical_form_with_bias_is_permutation_invariant_and_sees_bias_edges():
+    perm = (XOR7[0][::-1], XOR7[1][:, jnp.array([1, 0, 2])])  # hidden units swapped
+    a, b = canonical_form(XOR7, 1e-2), canonical_form(perm, 1e-2)
+    assert a == b and a.bias and a.n_edges == 7 and a.widths == (2, 2, 1)
+    assert [x.shape for x in a.arrays()] == [(2, 3), (1, 3)]
+    no_out_bias = (XOR7[0], XOR7[1].at[0, 2].set(0.0))
+    c = canonical_form(no_out_bias, 1e-2)
+    assert c != a and c.n_edges == 6
+    hidden_bias = (XOR7[0].at[0, 2].set(0.3), XOR7[1])
+    assert canonical_form(hidden_bias, 1e-2).n_edges == 8
 
-    out = tmp_path / "topo"
-    r = subprocess.run([sys.executable, "-m", "experiments.topology", "--task", "xor", "--seeds", "3", "--epochs", "20",
-                        "--penalty", "proximal", "--no-plots", "--out", str(out)],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    d = json.loads((out / "results.json").read_text())
-    assert d["summary"]["n_runs"] == 3 and d["config"]["penalty"] == "proximal"
-    assert d["export"]["verification"]["train"]["max_abs_deviation"] <= 1e-6
-    t = d["threshold_sensitivity"]["at_training_eps"]
-    assert t["active_edges"] == t["direct_count"]
-    assert (out / "graph.json").exists() and (out / "graph.dot").exists()
+
+def test_canonical_form_is_invariant_to_hidden_permutations_of_a_skip_net():
+    e = init_edges(jax.random.key(10), (2, 3, 3, 1), skip=True)
+    e = tuple(jnp.where(jax.random.uniform(jax.random.key(11 + l), w.shape) < 0.4, 0.0, w) for l, w in enumerate(e))
+    p1, p2 = np.array([2, 0, 1]), np.array([1, 2, 0])
+    lay = Layout((2, 3, 3, 1), False, True)
+
+    def permute(w, l):  # rows of layer l+1, column blocks of every source layer
+        w = np.asarray(w)
+        rows = {0: p1, 1: p2}.get(l, np.arange(w.shape[0]))
+        cols = np.concatenate([s + {1: p1, 2: p2}.get(k, np.arange(n)) for k, s, n in lay.blocks(l)])
+        return jnp.asarray(w[np.ix_(rows, cols)])
+
+    ep = tuple(permute(w, l) for l, w in enumerate(e))
+    x = jax.random.uniform(jax.random.key(12), (5, 2))
+    np.testing.assert_allclose(np.asarray(forward(ep, x)), np.asarray(forward(e, x)), rtol=1e-5)
+    f1, f2 = topology.canonical_form(e, 1e-2, bias=False), topology.canonical_form(ep, 1e-2, bias=False)
+    assert f1 == f2 and f1.skip
+    other = tuple(w.at[0, 0].set(0.0) if l == 2 else w for l, w in enumerate(e))  # drop the direct x0→y edge
+    assert topology.canonical_form(other, 1e-2, bias=False) != f1
+    st = topology.topology_stats([jnp.stack([a, b]) for a, b in zip(e, ep)], 1e-2, (2, 3, 3, 1), bias=False)
+    assert st.n_distinct == 1 and [s.shape for s in st.aligned_survival] == [lay.shape(l) for l in range(3)]

@@ -1,288 +1,202 @@
-"""What every experiment CLI shares: flags, running the seeds as one vmapped
-sweep, the summary table, results.json / edges.npz / plots under --out."""
+"""What every experiment CLI shares: its flags (the training options from
+`sbp_jax.options`, the data sources from `sbp_jax.sources`), turning them into
+a data set, a config and a grid, and one-line errors.
+
+Every CLI takes every training option and every data source. A library
+error reaching a CLI becomes one `error:` line naming the flag, the value and
+what is allowed, with exit status 2; `--debug` (or `SBP_DEBUG=1`) shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
-import collections
+import functools
+import os
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-from sbp_jax import io, plots, sweep
+from sbp_jax import options, sources, sweep
 from sbp_jax.config import TrainConfig
-from sbp_jax.metrics import metric_names
-from sbp_jax.structure import selected_features, structure_dict
+from sbp_jax.datasets import KINDS, Dataset
+
+# Data flags: flag -> (source parameter, type, help). Each applies to the sources that take the parameter.
+DATA_FLAGS = {
+    "--data-seed": ("data_seed", options._integer, "seed of the data: the generated paper data, the split of "
+                    "real data (shared by every run; --seed varies the initialisation)"),
+    "--val-frac": ("val_frac", options._number, "real data: fraction of samples in the validation split (0.2)"),
+    "--test-frac": ("test_frac", options._number, "real data: fraction of samples in the test split (0.2)"),
+    "--task-kind": ("task", str, "--csv/--npz: binary, multiclass or regression (default: inferred from the target)"),
+    "--n-samples": ("n_samples", options._integer, "mnist1d, planted: samples to generate"),
+    "--copies": ("copies", options._integer, "xor: noisy copies of each corner (25)"),
+    "--noise": ("noise", options._number, "xor: std of the Gaussian noise on the corners (0.1)"),
+    "--val-copies": ("val_copies", options._integer, "xor: copies per corner in a validation draw (0: none)"),
+    "--n-train": ("n_train", options._integer, "addition: training samples (200)"),
+    "--n-test": ("n_test", options._integer, "addition: test samples, a separate draw (1000)"),
+    "--n-val": ("n_val", options._integer, "addition: validation samples, a separate draw (0: none)"),
+}
 
 
-def _layers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--layers={text!r} is invalid: allowed comma-separated integers, e.g. 2,4,1")
+def _hidden(text: str) -> tuple[int, ...]:
+    return () if text.strip() in ("", "none") else options._ints(text)
 
 
-def parser(prog: str, description: str, defaults: TrainConfig) -> argparse.ArgumentParser:
-    """The shared flags, defaulting to `defaults` (the paper's settings for the task)."""
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--layers", type=_layers, default=defaults.layers, help="layer widths, e.g. 2,4,1")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="full-batch epochs")
-    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
-    p.add_argument("--lam", type=float, default=defaults.lam, help="λ of the L1 penalty")
-    p.add_argument("--eps", type=float, default=defaults.eps, help="activity threshold ε")
-    p.add_argument("--activation", default=defaults.hidden_activation, help="hidden activation: relu, sigmoid, tanh, identity")
-    p.add_argument("--init", default=defaults.init, help="initial weights: he_normal, uniform (PyTorch's default), glorot_uniform")
-    p.add_argument("--history-every", type=int, default=defaults.history_every, help="record history every k epochs (0: none)")
-    p.add_argument("--seed", type=int, default=0, help="first initialisation seed")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (seed, seed+1, ...), run as one vmapped call")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (shared by all runs)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<task>)")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--penalty", default=defaults.penalty,
-                   help="L1 penalty: subgradient (the paper), proximal (soft-threshold after Adam, "
-                        "Adam-preconditioned), proximal_plain (threshold lr·λ)")
-    p.add_argument("--layer-lams", type=_floats, default=defaults.layer_lams,
-                   help="per-layer λ multipliers, one per layer, e.g. 1,0.1 (layer l uses λ·m_l)")
-    p.add_argument("--lam-schedule", default=defaults.lam_schedule, help="constant or warmup_ramp")
-    p.add_argument("--lam-warmup", type=int, default=defaults.lam_warmup, help="warmup_ramp: steps with λ=0")
-    p.add_argument("--lam-ramp", type=int, default=defaults.lam_ramp, help="warmup_ramp: steps of the linear ramp to λ")
-    p.add_argument("--target-active", type=float, default=defaults.target_active,
-                   help="fraction of active edges a controller steers λ to (e.g. 0.3; replaces --lam): λ = the "
-                        "(1 − target) quantile of |task gradient| times an integral correction")
-    p.add_argument("--target-gain", type=float, default=defaults.target_gain,
-                   help="controller integral gain: log λ's correction moves by gain·(active fraction − target) "
-                        "per step (clipped to ±2)")
-    p.add_argument("--bias", action="store_true", default=defaults.bias,
-                   help="bias as an edge: a constant-1 node per non-output layer whose edges are penalised and pruned")
-    p.add_argument("--bias-init", default=defaults.bias_init, help="initial bias edges: zeros or same (like the other edges)")
-    p.add_argument("--skip", action="store_true", default=defaults.skip,
-                   help="skip connections: every layer fed by all earlier layers (a layered DAG; the penalty "
-                        "decides the depth)")
-    p.add_argument("--dropout", type=float, default=defaults.dropout,
-                   help="structural dropout: each edge dropped with this probability per training epoch")
-    p.add_argument("--retrain", type=int, default=0, metavar="EPOCHS",
-                   help="after training, fine-tune the surviving edges (|w| >= ε) without penalty for EPOCHS "
-                        "epochs; adds retrained_* metrics (0: off)")
-    p.add_argument("--rewind", action="store_true",
-                   help="with --retrain: also the lottery-ticket variant (survivors rewound to their initial "
-                        "values, then retrained); adds rewound_* metrics")
+def parser(prog: str, description: str, *, dataset: str | None = None, grid: bool = False,
+           epilog: str | None = None) -> argparse.ArgumentParser:
+    """The flags every CLI shares: data source, training options, runs and output.
+
+    `dataset` is the default `--dataset` (None: one of --dataset / --csv /
+    --npz is required); `grid` gives λ, lr and ε grid flags and the sweep's
+    chunking, resume and multi-host flags."""
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = p.add_argument_group("data (one source: --dataset, --csv or --npz)")
+    d.add_argument("--dataset", "--task", default=dataset, metavar="NAME",
+                   help="a named source: " + "; ".join(f"{k} ({s.about})" for k, s in sources.SOURCES.items()
+                                                      if k in sources.NAMED) + (f". Default: {dataset}" if dataset else ""))
+    d.add_argument("--csv", type=Path, default=None, metavar="FILE", help="your CSV file (header row, numeric "
+                   "columns); with --target")
+    d.add_argument("--target", default=None, metavar="COLUMN", help="--csv: the column to predict")
+    d.add_argument("--npz", type=Path, default=None, metavar="FILE", help="your .npz with x (n, d), y (n,) "
+                   "[, feature_names]")
+    for flag, (dest, typ, text) in DATA_FLAGS.items():
+        d.add_argument(flag, dest=dest, type=typ, default=None, help=text)
+    d.add_argument("--bare", action="store_true", default=None, help="xor: the four bare corners instead of noisy XOR")
+    t = options.add_flags(p, grid=grid)
+    t.add_argument("--hidden", type=_hidden, default=None, metavar="W,...",
+                   help="hidden widths when --layers is not given (default: the source's: xor 4, addition 8, "
+                        f"real data {','.join(map(str, sources.TABULAR_HIDDEN))}; 'none' for no hidden layer)")
+    r = p.add_argument_group("runs and output")
+    r.add_argument("--seed", type=_at_least("--seed", 0), default=0, help="first initialisation seed (0)")
+    r.add_argument("--seeds", type=_at_least("--seeds", 1), default=10 if grid else 1,
+                   help="seeds seed, seed+1, ... per (λ, lr, ε), run as one vmapped program "
+                        f"({10 if grid else 1})")
+    r.add_argument("--retrain", type=_at_least("--retrain", 0), default=0, metavar="EPOCHS",
+                   help="after training, fine-tune the surviving edges without penalty for EPOCHS epochs; adds "
+                        "retrained_* metrics (0: off)")
+    r.add_argument("--rewind", action="store_true", help="with --retrain: also the lottery-ticket variant "
+                   "(survivors rewound to their initial values, then retrained); adds rewound_* metrics")
+    r.add_argument("--out", type=Path, default=None, help="output folder (default runs/<name>)")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    r.add_argument("--debug", action="store_true", help="show the full traceback of an error (also SBP_DEBUG=1)")
+    if grid:
+        r.add_argument("--chunk", type=_at_least("--chunk", 1), default=None,
+                       help=f"configs per device per chunk (default: balanced, at most {sweep.DEFAULT_CHUNK}); "
+                            "memory is bounded by one chunk")
+        r.add_argument("--resume", action="store_true", help="reuse the finished chunks under OUT/chunks of an "
+                       "interrupted run of the same command (damaged chunks are recomputed)")
+        r.add_argument("--no-progress", action="store_true", help="no progress bar")
+        m = p.add_argument_group("multi-host (jax.distributed)")
+        m.add_argument("--distributed", action="store_true",
+                       help="join a JAX cluster first; every process runs the same command, process 0 writes")
+        m.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (default $JAX_COORDINATOR_ADDRESS)")
+        m.add_argument("--num-processes", type=_at_least("--num-processes", 1), default=None,
+                       help="processes in the cluster (default $JAX_NUM_PROCESSES)")
+        m.add_argument("--process-id", type=_at_least("--process-id", 0), default=None,
+                       help="this process's index (default $JAX_PROCESS_ID)")
+    p.set_defaults(_default_dataset=dataset)
     return p
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed comma-separated numbers, e.g. 1,0.1")
-
-
-def config_from_args(args, base: TrainConfig) -> TrainConfig:
-    """`base` with the CLI's values; raises the config's clear errors."""
-    return base.replace(layers=args.layers, epochs=args.epochs, lr=args.lr, lam=args.lam, eps=args.eps,
-                        hidden_activation=args.activation, init=args.init, history_every=args.history_every,
-                        **_penalty_options(args))
-
-
-def _penalty_options(args) -> dict:
-    """The penalty flags (absent on parsers that do not define them)."""
-    names = ("penalty", "layer_lams", "lam_schedule", "lam_warmup", "lam_ramp", "target_active", "target_gain",
-             "bias", "bias_init", "skip", "dropout")
-    return {n: getattr(args, n) for n in names if hasattr(args, n)}
-
-
-def _phases(history, k: int) -> dict:
-    """When things happen, per run (median over runs reported): epochs at which
-    the task loss has made 50 % / 90 % of its total drop, the first epoch with
-    a pruned edge, and the last epoch at which the active-edge count changed."""
-    if k == 0 or np.asarray(history.loss).shape[1] < 2:
-        return {}
-    ep = (np.arange(np.asarray(history.loss).shape[1]) + 1) * k - 1
-    task = np.asarray(history.task_loss, np.float64)
-    act = np.asarray(history.active_edges)
-    drop = task[:, :1] - task
-    total = drop[:, -1:]
-    out = {}
-    for frac in (0.5, 0.9):
-        reached = np.where(total > 0, drop >= frac * total, True)
-        out[f"loss_{int(frac * 100)}pct_drop_epoch"] = float(np.median(ep[np.argmax(reached, axis=1)]))
-    pruned = act < act[:, :1]
-    first = np.where(pruned.any(1), ep[np.argmax(pruned, axis=1)], np.nan)
-    changes = np.diff(act, axis=1) != 0
-    last = np.where(changes.any(1), ep[1:][changes.shape[1] - 1 - np.argmax(changes[:, ::-1], axis=1)], np.nan)
-    out["first_prune_epoch"] = float(np.nanmedian(first)) if np.isfinite(first).any() else None
-    out["last_structure_change_epoch"] = float(np.nanmedian(last)) if np.isfinite(last).any() else None
-    return out
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, str):
+def _at_least(flag: str, minimum: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < minimum:
+            raise argparse.ArgumentTypeError(f"{flag}={text!r} is invalid: allowed an integer >= {minimum}")
         return v
-    return f"{v:.4g}"
+    return parse
 
 
-def run(task: str, cfg: TrainConfig, data, args, paper: dict, data_info: dict, argv=None,
-        analyse=None, extra_splits: dict | None = None, feature_names=None) -> dict:
-    """Run `args.seeds` seeds of `cfg` on `data` in one sweep; print, write, plot.
+def load_data(args) -> tuple[sources.Source, Dataset, dict]:
+    """The data set the flags name: `(source, dataset, the parameters it was loaded with)`."""
+    default = getattr(args, "_default_dataset", None)
+    files = [f for f, v in (("--csv", args.csv), ("--npz", args.npz)) if v is not None]
+    named = [] if args.dataset in (None, default) else ["--dataset"]
+    if len(files) > 1 or (files and named):
+        raise ValueError(f"{' and '.join(named + files)} are given: allowed one data source")
+    params = {dest: getattr(args, dest) for dest, _, _ in DATA_FLAGS.values() if getattr(args, dest) is not None}
+    if args.bare:
+        params["bare"] = True
+    if args.csv is not None:
+        if not args.target:
+            raise ValueError("--csv needs --target COLUMN: allowed the name of the column to predict")
+        name, params = "csv", params | {"path": args.csv, "target": args.target}
+    elif args.npz is not None:
+        name, params = "npz", params | {"path": args.npz}
+    elif args.dataset is not None:
+        name = args.dataset
+    else:
+        raise ValueError("no data: allowed --dataset NAME (" + ", ".join(sources.NAMED) + "), --csv FILE --target "
+                         "COLUMN or --npz FILE")
+    if args.target is not None and name != "csv":
+        raise ValueError(f"--target={args.target!r} is invalid without --csv: allowed only with --csv FILE")
+    if "task" in params and params["task"] not in ("auto",) + KINDS:
+        raise ValueError(f"--task-kind={params['task']!r} is invalid: allowed auto, " + ", ".join(KINDS))
+    try:
+        ds = sources.load_source(name, **params)
+    except ValueError as e:
+        raise ValueError(_data_flag_message(str(e))) from None
+    return sources.SOURCES[name], ds, {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}
 
-    `analyse`, if given, is called as `analyse(outputs)` with the sweep's
-    stacked `RunOutputs` and returns a dict of task-specific findings, stored
-    as `summary["analysis"]` and printed.
-    `extra_splits`, if given, maps a split name (e.g. 'val') to `(x, y)`:
-    each run's trained net is also evaluated there (metrics `<name>_<metric>`).
-    `feature_names`, if given (`layers[0]` names), adds each run's
-    `selected_features` (live inputs, see `structure.selected_features`) and
-    `summary["selected_features_counts"]`.
-    Returns the results dict written to `<out>/results.json`."""
-    if args.seeds < 1:
-        raise ValueError(f"--seeds={args.seeds} is invalid: allowed an integer >= 1")
-    if args.seed < 0:
-        raise ValueError(f"--seed={args.seed} is invalid: allowed an integer >= 0")
-    retrain = getattr(args, "retrain", 0)
-    if retrain < 0:
-        raise ValueError(f"--retrain={retrain} is invalid: allowed an integer >= 0 (epochs; 0 = off)")
-    if getattr(args, "rewind", False) and not retrain:
+
+def _data_flag_message(message: str) -> str:
+    """A source's `param=value is invalid` message in terms of its flag."""
+    for flag, (dest, _, _) in DATA_FLAGS.items():
+        if message.startswith(f"{dest}="):
+            return flag + message[len(dest):]
+    for name, flag in (("task=", "--task-kind="), ("dataset=", "--dataset=")):
+        if message.startswith(name):
+            return flag + message[len(name):]
+    return message
+
+
+def make_config(args, src: sources.Source, ds: Dataset, *, history_every: int | None = None) -> TrainConfig:
+    """The config of the run: the source's defaults, the data's widths and
+    loss, then every training flag given. Grid flags (lists) set the config's
+    λ, lr, ε to their first value (the grid carries the rest)."""
+    changes = options.changes(args)
+    first = {k: v[0] for k, v in changes.items() if isinstance(v, list)}
+    changes |= first
+    hidden = args.hidden if args.hidden is not None else src.hidden
+    layers = changes.pop("layers", None) or (ds.n_in, *hidden, ds.n_out)
+    if layers[0] != ds.n_in or layers[-1] != ds.n_out:
+        raise ValueError(f"--layers={','.join(map(str, layers))} is invalid for {ds.name}: allowed first width "
+                         f"{ds.n_in} (its features) and last width {ds.n_out} ({ds.kind} outputs)")
+    if history_every is not None and "history_every" not in changes:
+        changes["history_every"] = history_every(changes.get("epochs", src.defaults.get("epochs", 1000))) \
+            if callable(history_every) else history_every
+    cfg = sources.default_config(src.name, ds).replace(layers=layers, **changes)
+    if cfg.history_every > cfg.epochs:
+        raise ValueError(f"--history-every={cfg.history_every} is invalid: allowed 0..epochs ({cfg.epochs})")
+    if args.rewind and not args.retrain:
         raise ValueError("--rewind needs --retrain EPOCHS > 0: allowed --rewind only together with --retrain")
-    out = args.out if args.out is not None else Path("runs") / task
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    grid = sweep.make_grid(cfg, seeds=seeds)
-    timing: dict = {}
-    t0 = time.perf_counter()
-    res = sweep.run_grid(cfg, data, grid, timing=timing)
-    timing["total_s"] = time.perf_counter() - t0
-    timing["config_epochs_per_s"] = len(grid) * cfg.epochs / timing["run_s"]
-
-    names = metric_names(cfg.loss)
-    diverged = np.asarray(res.result.diverged_at)
-    extra = {split: _evaluate_stacked(res.result.edges, xy, cfg) for split, xy in (extra_splits or {}).items()
-             if len(xy[0])}
-    if retrain:
-        t1 = time.perf_counter()
-        extra.update(retrain_metrics(res, cfg, data, seeds, retrain, rewind=getattr(args, "rewind", False)))
-        timing["retrain_s"] = time.perf_counter() - t1
-    splits = {"train": res.train, "test": res.test, "pruned_test": res.pruned_test, **extra}
-    runs = []
-    for i, seed in enumerate(seeds):
-        metrics = {f"{split}_{n}": float(np.asarray(vals[n])[i]) for split, vals in splits.items() for n in names}
-        s = structure_dict(sweep.select(res.structure, i), cfg.layout)
-        runs.append({"seed": seed, "metrics": metrics, "structure": s,
-                     "diverged_at_epoch": int(diverged[i]) if diverged[i] >= 0 else None})
-        if feature_names is not None:
-            edges_i = tuple(np.asarray(w)[i] for w in res.result.edges)
-            runs[-1]["selected_features"] = selected_features(edges_i, cfg.eps, feature_names, cfg.bias)
-    for r in runs:
-        if r["diverged_at_epoch"] is not None:
-            print(f"WARNING: seed {r['seed']} (λ={cfg.lam:g}, lr={cfg.lr:g}) diverged at epoch "
-                  f"{r['diverged_at_epoch']}: non-finite loss; its metrics are excluded from the summary",
-                  file=sys.stderr)
-    ok = [r for r in runs if r["diverged_at_epoch"] is None]
-    summary = {k: io.describe([r["metrics"][k] for r in ok]) for k in runs[0]["metrics"]}
-    for k in ("active_edges", "effective_edges"):
-        summary[k] = io.describe([r["structure"][k] for r in ok])
-    summary["active_per_layer_mean"] = np.mean([r["structure"]["active_per_layer"] for r in ok], axis=0).tolist() if ok else None
-    archs = collections.Counter(tuple(r["structure"]["compact_layers"]) for r in ok)
-    summary["compact_layers_counts"] = [{"layers": list(a), "count": c} for a, c in archs.most_common()]
-    if feature_names is not None:
-        counts = collections.Counter(f for r in ok for f in r["selected_features"])
-        summary["selected_features_counts"] = {f: counts[f] for f in feature_names if counts[f]}
-    summary["n_runs"] = len(runs)
-    summary["n_diverged"] = len(runs) - len(ok)
-    summary["phases"] = _phases(res.result.history, cfg.history_every)
-    if analyse is not None:
-        summary["analysis"] = analyse(res)
-
-    results = {
-        "task": task,
-        "config": cfg.to_dict(),
-        "data": data_info,
-        "runs": runs,
-        "summary": summary,
-        "paper": paper,
-        "provenance": io.provenance(argv),
-        "timing": timing,
-    }
-    io.write_json(out / "results.json", results)
-    io.write_npz(out / "edges.npz", seeds=np.asarray(seeds),
-                 **{f"layer{l}": np.asarray(w) for l, w in enumerate(res.result.edges)})
-    if not args.no_plots:
-        ph = summary["phases"]
-        marks = [(ph[k], k.replace("_epoch", "").replace("_", " ")) for k in
-                 ("loss_90pct_drop_epoch", "last_structure_change_epoch") if ph.get(k) is not None]
-        ok_idx = [i for i, r in enumerate(runs) if r["diverged_at_epoch"] is None]
-        if cfg.history_every and ok_idx:
-            hist = type(res.result.history)(*(np.asarray(h)[ok_idx] for h in res.result.history))
-            io.save_figure(plots.dynamics(hist, cfg.history_every, cfg.total_edges,
-                                          f"{task} {list(cfg.layers)}, λ={cfg.lam:g}, {len(ok_idx)} run(s)", marks),
-                           out / "dynamics.png")
-        first = ok_idx[0] if ok_idx else 0
-        edges0 = tuple(np.asarray(w)[first] for w in res.result.edges)
-        io.save_figure(plots.graph(edges0, cfg.eps, f"{task}, seed {seeds[first]}", cfg.bias), out / "graph.png")
-    print_summary(task, cfg, results, out, plots=not args.no_plots)
-    return results
+    return cfg
 
 
-def _evaluate_stacked(edges, xy, cfg: TrainConfig) -> dict:
-    """Metrics of every run's net (edges with a leading run axis) on `(x, y)`."""
-    import jax
-
-    from sbp_jax.metrics import evaluate
-    from sbp_jax.train import check_data
-
-    x, y = check_data(cfg, *xy, name="x_extra")
-    ev = jax.jit(jax.vmap(lambda e: evaluate(e, x, y, loss=cfg.loss, hidden_activation=cfg.hidden_activation)))
-    return {k: np.asarray(v) for k, v in ev(tuple(edges)).items()}
+def make_grid(args, cfg: TrainConfig) -> sweep.Grid:
+    """The grid: the grid flags' λ, lr, ε values (or the config's) × the seeds."""
+    lists = {k: v for k, v in options.changes(args).items() if isinstance(v, list)}
+    return sweep.make_grid(cfg, lams=lists.get("lam"), lrs=lists.get("lr"), epss=lists.get("eps"),
+                           seeds=range(args.seed, args.seed + args.seeds))
 
 
-def retrain_metrics(res, cfg: TrainConfig, data, seeds, epochs: int, *, rewind: bool) -> dict:
-    """Retrain every run's survivors from its mask (one vmapped call), and with
-    `rewind` also from their initial values; metrics on train and test, keyed
-    'retrained_train', 'retrained_test' (and 'rewound_*')."""
-    from sbp_jax import finetune
-    from sbp_jax.train import check_data
-
-    x, y = check_data(cfg, data[0], data[1])
-    splits = {"train": (data[0], data[1]), "test": (data[2], data[3])}
-    kw = dict(epochs=epochs, loss=cfg.loss, hidden_activation=cfg.hidden_activation)
-    edges = tuple(res.result.edges)
-    eps = np.asarray(cfg.eps, np.float32)
-    variants = {"retrained": finetune.retrain_from_mask(edges, eps, x, y, cfg.lr, **kw)}
-    if rewind:
-        init = finetune.initial_edges(cfg, seeds)
-        variants["rewound"] = finetune.rewind_and_retrain(edges, init, eps, x, y, cfg.lr, **kw)
-    return {f"{name}_{split}": _evaluate_stacked(e, xy, cfg)
-            for name, e in variants.items() for split, xy in splits.items()}
-
-
-def print_summary(task: str, cfg: TrainConfig, results: dict, out: Path, plots: bool = True) -> None:
-    s, paper, t = results["summary"], results["paper"], results["timing"]
-    n = s["n_runs"]
-    print(f"\n{task}: layers {list(cfg.layers)}, {cfg.hidden_activation} hidden, {cfg.loss} loss, "
-          f"λ={cfg.lam:g}, lr={cfg.lr:g}, ε={cfg.eps:g}, {cfg.epochs} epochs, init {cfg.init}, {n} seed(s)")
-    print(f"{'quantity':<26}{'paper':>10}   {'ours: mean [95% CI]':<36}{'min':>10}{'max':>10}")
-    rows = [(k, paper.get(k.replace('train_', ''), None) if k.startswith("train_") else None) for k in s
-            if isinstance(s[k], dict) and "mean" in s[k] and k not in ("active_edges", "effective_edges")]
-    rows += [("active_edges", paper.get("active_edges")), ("effective_edges", None)]
-    for k, pv in rows:
-        d = s[k]
-        ci = f"{_fmt(d['mean'])} [{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}]"
-        print(f"{k:<26}{_fmt(pv):>10}   {ci:<36}{_fmt(d['min']):>10}{_fmt(d['max']):>10}")
-    print(f"{'total edges':<26}{_fmt(paper.get('total_edges_stated')):>10}   {cfg.total_edges}")
-    apl = s["active_per_layer_mean"]
-    if apl is not None:
-        print(f"{'active per layer (mean)':<26}{'':>10}   {[round(v, 2) for v in apl]}")
-    top = ", ".join(f"{c['layers']}×{c['count']}" for c in s["compact_layers_counts"][:4])
-    print(f"{'compact architectures':<26}{'':>10}   {top}")
-    if s["phases"]:
-        print("phases (median epoch): " + ", ".join(f"{k.replace('_epoch', '')}={_fmt(v)}" for k, v in s["phases"].items()))
-    for k, v in s.get("analysis", {}).items():
-        print(f"{k}: {v}")
-    if s["n_diverged"]:
-        print(f"diverged runs: {s['n_diverged']} of {n} (see warnings above)")
-    print(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.3f} s "
-          f"({n} run(s) × {cfg.epochs} epochs = {t['config_epochs_per_s']:.3g} config-epochs/s), "
-          + sweep.kernel_line(t))
-    print(f"wrote {out}/results.json, edges.npz" + (", plots" if plots else ""))
+def guarded(prog: str):
+    """Decorate a CLI `main(argv)`: library errors become one `prog: error:`
+    line (in terms of the flag) with exit status 2; `--debug` or
+    `SBP_DEBUG=1` re-raise them with their traceback."""
+    def wrap(main):
+        @functools.wraps(main)
+        def run(argv: list[str] | None = None):
+            argv = sys.argv[1:] if argv is None else list(argv)
+            try:
+                return main(argv)
+            except (ValueError, TypeError, OSError) as e:
+                if "--debug" in argv or os.environ.get("SBP_DEBUG", "") not in ("", "0"):
+                    raise
+                print(f"usage: {prog} [-h] ...\n{prog}: error: {options.flag_message(str(e))}", file=sys.stderr)
+                raise SystemExit(2) from None
+        return run
+    return wrap

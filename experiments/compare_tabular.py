@@ -28,11 +28,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sbp_jax import datasets, io, sweep
+from sbp_jax import io, stats, sweep
+from sbp_jax.results import evaluate_stacked
+from sbp_jax.sources import NAMED, load_source
 from sbp_jax.config import TrainConfig
 from sbp_jax.finetune import finetune_masked, magnitude_masks_per_layer
-from sbp_jax.metrics import evaluate
-from sbp_jax.structure import masked, selected_features
+from sbp_jax.structure import selected_features
 
 DATASETS = ("breast_cancer", "wine", "digits", "diabetes")
 
@@ -59,13 +60,13 @@ def build_parser():
     return p
 
 
-def _stacked_eval(edges, x, y, cfg):
-    ev = jax.jit(jax.vmap(lambda e: evaluate(e, x, y, loss=cfg.loss, hidden_activation=cfg.hidden_activation)))
-    return {k: np.asarray(v) for k, v in ev(tuple(jax.numpy.asarray(w) for w in edges)).items()}
+def _d(values, metric: str) -> dict:
+    """`stats.describe` within the metric's range."""
+    return stats.describe(values, **stats.bounds_of(metric))
 
 
 def compare_one(name: str, args) -> dict:
-    ds = datasets.load(name, seed=args.data_seed)
+    ds = load_source(name, data_seed=args.data_seed)
     hidden = tuple(int(h) for h in args.hidden.split(",") if h)
     cfg = TrainConfig(layers=(ds.n_in, *hidden, ds.n_out), loss=ds.loss, lr=args.lr, epochs=args.epochs,
                       eps=args.eps, batch_size=args.batch_size, history_every=0)
@@ -73,11 +74,10 @@ def compare_one(name: str, args) -> dict:
     grid = sweep.make_grid(cfg, lams=args.lams, seeds=args.seeds)
     timing: dict = {}
     t0 = time.perf_counter()
-    res = sweep.run_grid(cfg, (ds.x_train, ds.y_train, ds.x_test, ds.y_test), grid, timing=timing)
+    res = sweep.run_grid(cfg, ds, grid, timing=timing)
     timing["sweep_total_s"] = time.perf_counter() - t0
     edges = tuple(np.asarray(w) for w in res.result.edges)
-    pruned = tuple(np.asarray(w) for w in jax.vmap(masked)(edges, grid.eps))
-    val = _stacked_eval(pruned, ds.x_val, ds.y_val, cfg)[metric]
+    val = np.asarray(res.pruned_val[metric])
     test_pruned = np.asarray(res.pruned_test[metric])
     test_full = np.asarray(res.test[metric])
     active = np.asarray(res.structure.active_per_layer).sum(axis=1)
@@ -87,8 +87,8 @@ def compare_one(name: str, args) -> dict:
     per_lam = []
     for lam in lams:
         sel = (grid.lam == np.float32(lam)) & ~diverged
-        per_lam.append({"lam": lam, "val": io.describe(val[sel]), "test_pruned": io.describe(test_pruned[sel]),
-                        "active_edges": io.describe(active[sel]), "n_diverged": int(np.sum(diverged & (grid.lam == np.float32(lam))))})
+        per_lam.append({"lam": lam, "val": _d(val[sel], metric), "test_pruned": _d(test_pruned[sel], metric),
+                        "active_edges": _d(active[sel], "edges"), "n_diverged": int(np.sum(diverged & (grid.lam == np.float32(lam))))})
     best = max(r["val"]["mean"] for r in per_lam if r["val"]["mean"] is not None)
     ok = [r["lam"] for r in per_lam if r["lam"] > 0 and r["val"]["mean"] is not None and r["val"]["mean"] >= best - args.tol]
     lam_star = max(ok) if ok else min(l for l in lams if l > 0)
@@ -105,20 +105,20 @@ def compare_one(name: str, args) -> dict:
     x, y = jax.numpy.asarray(ds.x_train), jax.numpy.asarray(ds.y_train)
     ft = jax.vmap(lambda e, m: finetune_masked(e, m, x, y, args.lr, epochs=args.finetune_epochs, loss=cfg.loss,
                                                 hidden_activation=cfg.hidden_activation))(dense_edges, mk)
-    mag_test = _stacked_eval(ft, ds.x_test, ds.y_test, cfg)[metric]
+    mag_test = evaluate_stacked(ft, ds.x_test, ds.y_test, cfg)[metric]
     mag_edges = sum(np.asarray(m).reshape(len(k), -1).sum(axis=1) for m in mk)
-    no_ft_test = _stacked_eval(tuple(np.where(np.asarray(m), w, 0) for m, w in zip(mk, dense_edges)),
+    no_ft_test = evaluate_stacked(tuple(np.where(np.asarray(m), w, 0) for m, w in zip(mk, dense_edges)),
                                ds.x_test, ds.y_test, cfg)[metric]
     timing["magnitude_finetune_s"] = time.perf_counter() - t1
 
     feats = [selected_features(tuple(w[i] for w in edges), args.eps, ds.feature_names) for i in ours_idx]
     rows = {
-        "dense": {"test": io.describe(test_full[dense_idx]), "active_edges": io.describe(active[dense_idx])},
-        "ours": {"lam": lam_star, "test": io.describe(test_pruned[ours_idx]), "active_edges": io.describe(k),
-                 "test_unpruned": io.describe(test_full[ours_idx]),
-                 "selected_features": io.describe([len(f) for f in feats])},
-        "magnitude_finetuned": {"test": io.describe(mag_test), "active_edges": io.describe(mag_edges)},
-        "magnitude_no_finetune": {"test": io.describe(no_ft_test), "active_edges": io.describe(mag_edges)},
+        "dense": {"test": _d(test_full[dense_idx], metric), "active_edges": _d(active[dense_idx], "edges")},
+        "ours": {"lam": lam_star, "test": _d(test_pruned[ours_idx], metric), "active_edges": _d(k, "edges"),
+                 "test_unpruned": _d(test_full[ours_idx], metric),
+                 "selected_features": _d([len(f) for f in feats], "edges")},
+        "magnitude_finetuned": {"test": _d(mag_test, metric), "active_edges": _d(mag_edges, "edges")},
+        "magnitude_no_finetune": {"test": _d(no_ft_test, metric), "active_edges": _d(mag_edges, "edges")},
     }
     return {"dataset": name, "info": ds.info() | {"feature_names": None}, "metric": f"test_{metric}",
             "config": cfg.to_dict(), "total_edges": cfg.total_edges, "per_lam": per_lam, "rows": rows,
@@ -132,14 +132,14 @@ def _ci(d, scale):
     if d["mean"] is None:
         return "–"
     m, (lo, hi) = d["mean"] * scale, d["ci95"]
-    return f"{m:.2f} ± {(hi - lo) / 2 * scale:.2f}"
+    return f"{m:.2f} [{lo * scale:.2f}, {hi * scale:.2f}]"
 
 
 def markdown(all_results: list[dict], args, argv) -> str:
     lines = ["# Real data: dense vs structure-aware backprop vs magnitude pruning", "",
              f"Command: `python -m experiments.compare_tabular {' '.join(argv)}`".replace("  ", " "), "",
              f"{args.seeds} initialisation seeds per row on one stratified 60/20/20 split (split seed {args.data_seed}); "
-             f"mean ± 95 % CI half-width (t-interval over seeds). Accuracy in %, R² × 100. "
+             f"mean [95 % interval over seeds: bootstrap percentile for bounded metrics, t for R²]. Accuracy in %, R² × 100. "
              f"Hidden {args.hidden}, ReLU, Adam lr {args.lr:g}, {args.epochs} full-batch epochs, ε = {args.eps:g}; "
              f"λ grid {args.lams}; λ* = largest λ whose mean validation metric is within {args.tol:g} of the best; "
              f"magnitude = dense net pruned layer by layer to the same per-seed, per-layer edge counts as ours, fine-tuned {args.finetune_epochs} epochs.", "",
@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = build_parser().parse_args(argv)
     names = [n for n in args.datasets.split(",") if n]
     for n in names:
-        if n not in datasets.BUNDLED:
-            raise SystemExit(f"--datasets: {n!r} is invalid: allowed {', '.join(datasets.BUNDLED)}")
+        if n not in NAMED:
+            raise SystemExit(f"--datasets: {n!r} is invalid: allowed {', '.join(NAMED)}")
     if 0.0 not in args.lams:
         args.lams = [0.0] + args.lams
     out = []

@@ -1,4 +1,4 @@
-"""The issue-6 comparison table: the paper's method and its variants on XOR and
+"""The variants table: the paper's method and its variants on XOR and
 a + b, many seeds per row, each row one vmapped sweep (`sweep.run_grid`):
 
     python -m experiments.compare_variants --seeds 100 [--out docs/beyond] [--tasks xor,addition]
@@ -11,7 +11,7 @@ edge count of the faithful run of the same seed, fine-tune) / faithful +
 retrain from the mask / faithful + rewind (lottery ticket) / +bias + retrain.
 
 Columns (all on the net as it would be deployed: inactive edges zeroed):
-test metric (mean, 95 % t-interval, `io.describe`), active edges, effective
+test metric (mean, 95 % interval within the metric's range, `stats.describe`), active edges, effective
 edges, how often the minimal structure was found, and robustness: the mean
 test metric after additionally removing one surviving edge (averaged over
 every surviving edge of a run, then over runs).
@@ -44,14 +44,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sbp_jax import finetune, io, sweep, tasks
+from sbp_jax import finetune, io, stats, sweep, tasks
 from sbp_jax.config import TrainConfig
 from sbp_jax.metrics import evaluate
 from sbp_jax.structure import analyse, masked
 from sbp_jax.train import check_data
 
-from .addition import DEFAULTS as ADDITION
-from .xor import DEFAULTS as XOR
+from sbp_jax.sources import default_config
 
 DROPOUT = 0.1
 
@@ -73,11 +72,8 @@ def _rows(base: TrainConfig, task: str) -> list[tuple[str, dict]]:
 
 
 def _task(name: str):
-    if name == "xor":
-        d = tasks.xor(0)
-        return XOR, d, "accuracy"
-    d = tasks.addition(0)
-    return ADDITION, d, "r2"
+    d = tasks.xor(0) if name == "xor" else tasks.addition(0)
+    return default_config(name, d), d, "accuracy" if name == "xor" else "r2"
 
 
 def assess(edges, cfg: TrainConfig, data, metric: str) -> dict:
@@ -136,14 +132,14 @@ def _row(name: str, per_run: dict, metric: str, seconds: float, note: str = "") 
     return {
         "variant": name,
         "metric": metric,
-        "test": io.describe(per_run["test"]),
-        "active_edges": io.describe(per_run["active"]),
-        "effective_edges": io.describe(per_run["effective"]),
+        "test": stats.describe(per_run["test"], **stats.bounds_of(metric)),
+        "active_edges": stats.describe(per_run["active"], **stats.bounds_of("edges")),
+        "effective_edges": stats.describe(per_run["effective"], **stats.bounds_of("edges")),
         "minimal_found": int(np.sum(per_run["found"])),
         "near_minimal": int(np.sum(per_run["near"])),  # <= minimum + 1 effective edges, same accuracy condition
         "accuracy_condition_met": int(np.sum(per_run["ok"])),
         "n_runs": int(len(per_run["found"])),
-        "robust_test": io.describe(per_run["robust"]),
+        "robust_test": stats.describe(per_run["robust"], **stats.bounds_of(metric)),
         "seconds": round(seconds, 2),
         "note": note,
     }
@@ -151,14 +147,13 @@ def _row(name: str, per_run: dict, metric: str, seconds: float, note: str = "") 
 
 def run_task(task: str, n_seeds: int, log=print) -> dict:
     base, data, metric = _task(task)
-    xy = (data.x_train, data.y_train, data.x_test, data.y_test)
     seeds = list(range(n_seeds))
     retrain_epochs = base.epochs // 2
     rows, finals = [], {}
     for name, kw in _rows(base, task):
         cfg = base.replace(**kw)
         t0 = time.perf_counter()
-        r = sweep.run_grid(cfg, xy, sweep.make_grid(cfg, seeds=seeds))
+        r = sweep.run_grid(cfg, data, sweep.make_grid(cfg, seeds=seeds))
         finals[name] = (cfg, r)
         deployed = jax.vmap(lambda e: masked(e, jnp.float32(cfg.eps)))(tuple(r.result.edges))
         rows.append(_row(name, assess(deployed, cfg, data, metric), metric, time.perf_counter() - t0))
@@ -172,7 +167,7 @@ def run_task(task: str, n_seeds: int, log=print) -> dict:
     ks = np.asarray(r_f.structure.active_per_layer).sum(1)
     t0 = time.perf_counter()
     dense_cfg = base.replace(lam=0.0)
-    dense = sweep.run_grid(dense_cfg, xy, sweep.make_grid(dense_cfg, seeds=seeds))
+    dense = sweep.run_grid(dense_cfg, data, sweep.make_grid(dense_cfg, seeds=seeds))
     mag, _ = finetune.magnitude_baseline(tuple(dense.result.edges), ks, x, y, base.lr, **ft)
     per = assess(mag, base, data, metric)
     assert np.all(per["active"] <= ks)

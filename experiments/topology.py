@@ -12,26 +12,18 @@ on the first seed's net; writes `results.json` and plots under `--out`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from sbp_jax import export, io, plots, sweep, tasks, threshold, topology
-from sbp_jax.metrics import metric_names
-from sbp_jax.structure import analyse, structure_dict
+from sbp_jax import export, io, plots, stats, sweep, threshold, topology
+from sbp_jax.sources import headline
+from sbp_jax.structure import analyse
 
-from . import _cli
-from .addition import DEFAULTS as ADDITION_DEFAULTS
-from .xor import DEFAULTS as XOR_DEFAULTS
+from . import _cli, _run
 
-TASKS = {"xor": XOR_DEFAULTS, "addition": ADDITION_DEFAULTS}
-
-
-def _data(task: str, data_seed: int):
-    return tasks.xor(data_seed) if task == "xor" else tasks.addition(data_seed)
+PROG = "python -m experiments.topology"
 
 
 def _adjacency_text(form: topology.CanonicalGraph) -> str:
@@ -39,48 +31,47 @@ def _adjacency_text(form: topology.CanonicalGraph) -> str:
                       for a in form.adjacency)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task", choices=tuple(TASKS), default="xor")
-    known, _ = pre.parse_known_args(argv)
-    defaults = TASKS[known.task]
-    p = _cli.parser("python -m experiments.topology",
-                    "Topology statistics across seeds, verified graph export, threshold sensitivity.", defaults)
-    p.add_argument("--task", choices=tuple(TASKS), default="xor", help="which task (its paper defaults apply)")
-    p.add_argument("--signed", action="store_true", help="edge signs are part of a graph's identity")
-    p.add_argument("--top", type=int, default=6, help="graphs to list and plot")
-    args = p.parse_args(argv)
-    cfg = _cli.config_from_args(args, defaults)
-    if args.seeds < 1:
-        p.error(f"--seeds={args.seeds} is invalid: allowed an integer >= 1")
-    if args.seed < 0:
-        p.error(f"--seed={args.seed} is invalid: allowed an integer >= 0")
-    out = args.out if args.out is not None else Path("runs") / f"topology_{args.task}"
-    data = _data(args.task, args.data_seed)
-    seeds = list(range(args.seed, args.seed + args.seeds))
+def _top(text: str) -> int:
+    return _cli._at_least("--top", 1)(text)
 
-    timing: dict = {}
+
+def parser():
+    """This CLI's argument parser."""
+    p = _cli.parser(PROG, "Topology statistics across seeds, verified graph export, threshold sensitivity.",
+                    dataset="xor")
+    g = p.add_argument_group("topology")
+    g.add_argument("--signed", action="store_true", help="edge signs are part of a graph's identity")
+    g.add_argument("--top", type=_top, default=6, help="graphs to list and plot (6)")
+    return p
+
+
+@_cli.guarded(PROG)
+def main(argv: list[str] | None = None) -> dict:
+    p = parser()
+    args = p.parse_args(argv)
+    src, ds, params = _cli.load_data(args)
+    cfg = _cli.make_config(args, src, ds)
+    grid = _cli.make_grid(args, cfg)
+    data = ds
+    seeds = [int(s) for s in grid.seed]
     t0 = time.perf_counter()
-    res = sweep.run_grid(cfg, data, sweep.make_grid(cfg, seeds=seeds), timing=timing)
+    doc, res, out = _run.execute(ds.name, args, argv, src, ds, params, cfg, grid, folder=f"topology_{ds.name}")
+    timing = doc["timing"]
     timing["total_s"] = time.perf_counter() - t0
     edges = [np.asarray(w) for w in res.result.edges]
-    names = metric_names(cfg.loss)
 
     t1 = time.perf_counter()
     st = topology.topology_stats(edges, cfg.eps, cfg.layers, signed=args.signed, bias=cfg.bias)
     forms = topology.canonical_forms(edges, cfg.eps, signed=args.signed, bias=cfg.bias)
     timing["topology_s"] = time.perf_counter() - t1
-    runs = []
-    for i, seed in enumerate(seeds):
-        metrics = {f"{split}_{n}": float(np.asarray(getattr(res, split)[n])[i])
-                   for split in ("test", "pruned_test") for n in names}
-        runs.append({"seed": seed, "metrics": metrics, "graph": forms[i].key,
-                     "structure": structure_dict(sweep.select(res.structure, i), cfg.layout)})
-    stats = topology.stats_dict(st, top=args.top)
-    main_metric = f"pruned_test_{names[0] if cfg.loss != 'mse' else 'r2'}"
-    for g in stats["top_graphs"]:
+    runs = doc["records"]
+    for r, form in zip(runs, forms):
+        r["graph"] = form.key
+    stats_d = topology.stats_dict(st, top=args.top)
+    main_metric = f"pruned_test_{headline(ds)}"
+    for g in stats_d["top_graphs"]:
         vals = [r["metrics"][main_metric] for r in runs if r["graph"] == g["key"]]
-        g[main_metric] = io.describe(vals)
+        g[main_metric] = stats.describe(vals, **stats.bounds_of(main_metric))
 
     # export the most common graph (its first run) and verify it
     top_form = st.counts[0][0]
@@ -91,14 +82,14 @@ def main(argv: list[str] | None = None) -> dict:
         g = export.compact(e_top, cfg.eps, cfg.hidden_activation, cfg.output_activation, cfg.bias)
         ver = {split: export.verify(g, e_top, cfg.eps, x)._asdict()
                for split, x in (("train", data.x_train), ("test", data.x_test))}
-        doc = export.to_json(g, meta={"task": args.task, "seed": seeds[i_top], "eps": cfg.eps, "graph": top_form.key,
+        doc_g = export.to_json(g, meta={"task": ds.name, "seed": seeds[i_top], "eps": cfg.eps, "graph": top_form.key,
                                       "verification": ver})
-        io.write_json(out / "graph.json", doc)
+        io.write_json(out / "graph.json", doc_g)
         with io.atomic_path(out / "graph.dot") as tmp:
             tmp.write_text(export.to_dot(g))
-        back = export.from_json(doc)
+        back = export.from_json(doc_g)
         ver["reloaded_train"] = export.verify(back, e_top, cfg.eps, data.x_train)._asdict()
-        exported.update(layers=list(g.layers), n_edges=doc["n_edges"], verification=ver)
+        exported.update(layers=list(g.layers), n_edges=doc_g["n_edges"], verification=ver)
     except ValueError as err:
         exported["error"] = str(err)
 
@@ -119,33 +110,32 @@ def main(argv: list[str] | None = None) -> dict:
               "smallest_positive_margin": float(min((m[m >= 0].min() for m in margins if (m >= 0).any()), default=np.nan)),
               "largest_negative_margin": float(max((m[m < 0].max() for m in margins if (m < 0).any()), default=np.nan))}
 
-    results = {"task": args.task, "config": cfg.to_dict(), "runs": runs,
-               "summary": {main_metric: io.describe([r["metrics"][main_metric] for r in runs]), **stats},
-               "export": exported, "threshold_sensitivity": sens_d,
-               "provenance": io.provenance(argv), "timing": timing}
-    io.write_json(out / "results.json", results)
+    doc["summary"][0]["topology"] = stats_d
+    doc.update(export=exported, threshold_sensitivity=sens_d)
+    io.write_json(out / "results.json", doc)
+    results = doc
     if not args.no_plots:
-        title = f"{args.task} {list(cfg.layers)}, {cfg.penalty}, λ={cfg.lam:g}"
+        title = f"{ds.name} {list(cfg.layers)}, {cfg.penalty}, λ={cfg.lam:g}"
         io.save_figure(plots.top_graphs(st.counts, st.n_runs, title, top=args.top), out / "top_graphs.png")
         io.save_figure(plots.edge_survival(st.aligned_survival, f"edge survival (canonical order), {title}"),
                        out / "edge_survival.png")
-        mname = names[0] if cfg.loss != "mse" else "r2"
+        mname = headline(ds)
         io.save_figure(plots.threshold_sensitivity(sens.eps, sens.metrics[mname], sens.active_edges, margins, cfg.eps,
                                                    f"test {mname}", f"{title}, seed {seeds[0]}"), out / "threshold.png")
 
-    print(f"\n{args.task}: {list(cfg.layers)}, penalty {cfg.penalty}, λ={cfg.lam:g}, ε={cfg.eps:g}, "
+    print(f"\n{ds.name}: {list(cfg.layers)}, penalty {cfg.penalty}, λ={cfg.lam:g}, ε={cfg.eps:g}, "
           f"{cfg.epochs} epochs, {len(seeds)} seed(s); sweep {timing['run_s']:.2f} s (+{timing['compile_s']:.2f} s compile), "
           + sweep.kernel_line(timing))
-    d = results["summary"][main_metric]
+    d = results["summary"][0]["metrics"][main_metric]
     print(f"{main_metric}: mean {d['mean']:.4g} [{d['ci95'][0]:.4g}, {d['ci95'][1]:.4g}]")
     print(f"distinct graphs: {st.n_distinct} in {st.n_runs} runs (canonical: dead nodes removed, hidden units sorted)")
-    for g in stats["top_graphs"]:
+    for g in stats_d["top_graphs"]:
         print(f"  {g['count']:>4} × {g['key']}  widths {g['widths']}  {g['n_edges']:>2} edges  "
               f"{main_metric} {g[main_metric]['mean']:.3g}  {_adjacency_text(topology.CanonicalGraph(*[tuple(g['widths']), tuple(g['inputs']), tuple(g['outputs']), tuple(tuple(tuple(r) for r in a) for a in g['adjacency']), g['exact']]))}")
     print("edge survival (raw positions, fraction of runs):")
     for l, s in enumerate(st.survival):
         print(f"  layer {l}: " + np.array2string(s, precision=2, suppress_small=True).replace("\n", "\n           "))
-    print(f"consensus graph (≥50 % of runs, canonical order): {stats['consensus_edges']} edges")
+    print(f"consensus graph (≥50 % of runs, canonical order): {stats_d['consensus_edges']} edges")
     for l, c in enumerate(st.consensus):
         print(f"  layer {l}: " + np.array2string(c.astype(int)).replace("\n", "\n           "))
     if "error" in exported:

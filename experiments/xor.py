@@ -1,4 +1,7 @@
-"""XOR with the paper's settings: `python -m experiments.xor [--seeds 100]`."""
+"""XOR with the paper's settings: `python -m experiments.xor [--seeds 100]`.
+
+Every training option and data source of the other CLIs works here too; the
+defaults are the paper's XOR (§4.1)."""
 
 from __future__ import annotations
 
@@ -8,42 +11,44 @@ import jax
 import numpy as np
 
 from sbp_jax import tasks
-from sbp_jax.network import forward
 from sbp_jax.config import TrainConfig
+from sbp_jax.network import forward
 
-from . import _cli
+from . import _cli, _run
 
-DEFAULTS = TrainConfig(layers=(2, 4, 1), loss="bce", epochs=1000)
-PAPER = {"accuracy": 0.745, "active_edges": 8, "total_edges_stated": 12, "final_loss": 2.625}
+PROG = "python -m experiments.xor"
 
 
+def parser():
+    """This CLI's argument parser."""
+    p = _cli.parser(PROG, "Structure-aware backprop on the paper's XOR (§4.1), seeds as one vmapped run.",
+                    dataset="xor")
+    return p
+
+
+@_cli.guarded(PROG)
 def main(argv: list[str] | None = None) -> dict:
-    p = _cli.parser("python -m experiments.xor", "Structure-aware backprop on XOR (paper §4.1).", DEFAULTS)
-    p.add_argument("--bare", action="store_true", help="train on the four bare corners instead of noisy XOR")
-    p.add_argument("--copies", type=int, default=25, help="noisy copies of each corner")
-    p.add_argument("--noise", type=float, default=0.1, help="std of the Gaussian noise on the corners")
+    p = parser()
     args = p.parse_args(argv)
-    cfg = _cli.config_from_args(args, DEFAULTS)
-    if args.copies < 1:
-        p.error(f"--copies={args.copies} is invalid: allowed an integer >= 1")
-    if not args.noise >= 0:
-        p.error(f"--noise={args.noise} is invalid: allowed a finite number >= 0")
-    data = tasks.xor(args.data_seed, copies=args.copies, noise=args.noise, bare=args.bare)
-    info = {"name": "xor", "bare": args.bare, "copies": args.copies, "noise": args.noise,
-            "data_seed": args.data_seed, "n_train": len(data.x_train), "n_test": len(data.x_test)}
-    return _cli.run("xor", cfg, data, args, PAPER, info, argv,
-                    analyse=lambda res: corner_analysis(res, data, cfg))
+    src, ds, params = _cli.load_data(args)
+    cfg = _cli.make_config(args, src, ds)
+    grid = _cli.make_grid(args, cfg)
+    analyse = (lambda out: corner_analysis(out, ds, cfg)) if ds.name == "xor" and not cfg.bias and not cfg.skip else None
+    doc, _, folder = _run.execute(ds.name if ds.name == "xor" else f"xor/{ds.name}", args, argv, src, ds, params, cfg,
+                                  grid, analyse=analyse)
+    _run.print_runs(doc, cfg, folder)
+    return doc
 
 
-def corner_analysis(res, data, cfg: TrainConfig) -> dict:
+def corner_analysis(out, ds, cfg: TrainConfig) -> dict:
     """Training accuracy per XOR corner cluster (mean over runs), and the
     largest violation of positive homogeneity |f(2x) − 2 f(x)| of the logit
     over runs and training points: 0 for a bias-free ReLU net, which is why
     the noisy points around (0, 0), spread over every direction, cannot all
     be classified."""
-    x, y = data.x_train, data.y_train[:, 0]
-    z = jax.vmap(lambda e: forward(e, x, cfg.hidden_activation))(res.result.edges)[..., 0]
-    z2 = jax.vmap(lambda e: forward(e, 2 * x, cfg.hidden_activation))(res.result.edges)[..., 0]
+    x, y = ds.x_train, ds.y_train[:, 0]
+    z = jax.vmap(lambda e: forward(e, x, cfg.hidden_activation))(out.result.edges)[..., 0]
+    z2 = jax.vmap(lambda e: forward(e, 2 * x, cfg.hidden_activation))(out.result.edges)[..., 0]
     correct = np.asarray((z > 0) == (y[None, :] > 0.5))
     corner = np.argmin(((x[:, None, :] - tasks.XOR_CORNERS[None]) ** 2).sum(-1), axis=1)
     per = {f"({int(a)},{int(b)})": round(float(correct[:, corner == i].mean()), 4)

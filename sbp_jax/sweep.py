@@ -36,6 +36,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from . import distributed
 from . import resume as resume_mod
 from .config import TrainConfig, check_finite_nonneg, check_int
+from .datasets import Dataset
 from . import kernels
 from .engine import train_chunk
 from .loop import Hyper, TrainResult, TrainState, fresh_state
@@ -114,20 +115,30 @@ class RunOutputs(NamedTuple):
 
     result: TrainResult
     train: dict  # metric name -> scalar, full trained net on the training set
+    val: dict  # same on the validation set ({} when the data has none)
     test: dict  # same on the test set
-    pruned_test: dict  # masked net (|w| < ε set to 0) on the test set
+    pruned_val: dict  # masked net (|w| < ε set to 0) on the validation set ({} when none)
+    pruned_test: dict  # masked net on the test set
     structure: Structure
 
 
+SPLITS = ("train", "val", "test", "pruned_val", "pruned_test")  # the metric dicts of `RunOutputs`
+
+
 def evaluate_one(static: TrainConfig, data, res: TrainResult, hyper: Hyper) -> RunOutputs:
-    """The `RunOutputs` of one trained config (metrics and structure of `res.edges`)."""
-    x, y, xt, yt = data
+    """The `RunOutputs` of one trained config (metrics and structure of `res.edges`);
+    `data` is `(x, y, x_val, y_val, x_test, y_test)`, the validation split possibly empty."""
+    x, y, xv, yv, xt, yt = data
     ev = functools.partial(evaluate, loss=static.loss, hidden_activation=static.hidden_activation)
+    pruned = masked(res.edges, hyper.eps)
+    has_val = xv.shape[0] > 0
     return RunOutputs(
         result=res,
         train=ev(res.edges, x, y),
+        val=ev(res.edges, xv, yv) if has_val else {},
         test=ev(res.edges, xt, yt),
-        pruned_test=ev(masked(res.edges, hyper.eps), xt, yt),
+        pruned_val=ev(pruned, xv, yv) if has_val else {},
+        pruned_test=ev(pruned, xt, yt),
         structure=analyse(res.edges, hyper.eps, static.bias),
     )
 
@@ -244,7 +255,10 @@ def run_grid(
 
     Args:
       config: shared static settings (its λ, lr, ε are ignored: the grid's are used).
-      data: `(x_train, y_train, x_test, y_test)`; validated before tracing.
+      data: a `datasets.Dataset` (`tasks.xor()`, `sources.load_source(...)`,
+        `datasets.from_arrays(...)`, `datasets.plain(...)`); validated before
+        tracing. Every run is evaluated on its train, validation (when not
+        empty) and test splits.
       grid: the configs (`make_grid`).
       chunk: configs per device per chunk (default `default_chunk`: all of
         them, at most `DEFAULT_CHUNK`, balanced); one compiled program serves
@@ -271,8 +285,7 @@ def run_grid(
         edge arrays (a fresh optimizer from those edges).
       keep_state: return each config's final `TrainState` in `result.state`.
     """
-    x, y = check_data(config, data[0], data[1])
-    xt, yt = check_data(config, data[2], data[3], name="x_test")
+    x, y, xv, yv, xt, yt = split_arrays(config, data)
     if mesh == "auto":
         mesh = default_mesh()
     n_dev = 1 if mesh is None else mesh.size
@@ -289,7 +302,7 @@ def run_grid(
     rows = np.concatenate([np.arange(n), np.full(pad, n - 1)]).astype(int)
     padded = grid.take(rows)
     padded_init = None if start is None else jax.tree.map(lambda a: np.asarray(a)[rows], start)
-    host_data = tuple(np.asarray(a) for a in (x, y, xt, yt))
+    host_data = tuple(np.asarray(a) for a in (x, y, xv, yv, xt, yt))
     dev_data = _to_device(host_data, mesh, _DATA_SPEC)
     part = lambda tree, i: None if tree is None else jax.tree.map(lambda a: a[i * step:(i + 1) * step], tree)
     chunk_inputs = lambda i: _inputs(part(padded, i), part(padded_init, i))
@@ -302,7 +315,7 @@ def run_grid(
         fp = resume_mod.fingerprint(static.to_dict(), grid, host_data, step, padded_init, choice.kernel)
         store = resume_mod.ChunkStore(checkpoint_dir, fp, resume=resume, write=distributed.is_main())
         mask = np.zeros(n_chunks, bool)
-        mask[[i for i in store.done() if i < n_chunks]] = True
+        mask[[i for i in store.done(expect) if i < n_chunks]] = True
         done = list(np.flatnonzero(distributed.broadcast(mask)))
     outs: list = [None] * n_chunks
     for i in done:
@@ -344,6 +357,21 @@ def run_grid(
                       configs_run=sum(n_valid(i) for i in todo), chunk=chunk, kernel=choice.kernel,
                       kernel_note=choice.why_not_faster)
     return stacked
+
+
+def split_arrays(config: TrainConfig, data: Dataset) -> tuple:
+    """`(x, y, x_val, y_val, x_test, y_test)` of `data`, each split checked
+    against `config` (`train.check_data`); raises TypeError for anything but a `Dataset`."""
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data={type(data).__name__} is invalid: allowed a datasets.Dataset (tasks.xor(), "
+                        "sources.load_source(...), datasets.from_arrays(...) or datasets.plain(...))")
+    x, y = check_data(config, data.x_train, data.y_train)
+    if data.x_val.shape[0]:
+        xv, yv = check_data(config, data.x_val, data.y_val, name="x_val")
+    else:
+        xv, yv = np.zeros((0, x.shape[1]), np.float32), np.zeros((0, *y.shape[1:]), y.dtype)
+    xt, yt = check_data(config, data.x_test, data.y_test, name="x_test")
+    return x, y, xv, yv, xt, yt
 
 
 def kernel_line(timing: dict) -> str:

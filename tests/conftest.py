@@ -39,6 +39,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 from sbp_jax import TrainConfig, tasks  # noqa: E402
+from sbp_jax.datasets import Dataset  # noqa: E402
 
 
 def adam_promotion() -> contextlib.AbstractContextManager:
@@ -67,7 +68,7 @@ def key():
 
 
 @pytest.fixture(scope="session")
-def xor_data() -> tasks.TaskData:
+def xor_data() -> Dataset:
     return tasks.xor(data_seed=0)
 
 

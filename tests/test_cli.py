@@ -1,4 +1,8 @@
-"""The experiment CLIs end to end, in subprocesses, on tiny epoch counts."""
+"""The experiment CLIs: every option and data source on every CLI, the
+results they write, and a one-line error (exit status 2, no traceback) for
+every bad input in the table below."""
+
+from __future__ import annotations
 
 import json
 import os
@@ -9,7 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments import addition, sweep, tabular, topology, xor
+from sbp_jax import options
+from sbp_jax.config import TrainConfig
+
 ROOT = Path(__file__).resolve().parent.parent
+CLIS = {"xor": xor, "addition": addition, "tabular": tabular, "sweep": sweep, "topology": topology}
 
 
 def run_cli(*args, check=True):
@@ -20,9 +29,53 @@ def run_cli(*args, check=True):
     return proc
 
 
+# ------------------------------------------------------------ every option, every source, every CLI
+def _example(o: options.Option) -> tuple[list[str], object]:
+    """A command-line value for option `o` and what it should parse to."""
+    examples = {"layers": ("2,3,1", (2, 3, 1)), "layer_lams": ("1,0.5", (1.0, 0.5)), "target_active": ("0.3", 0.3),
+                "hidden_activation": ("tanh", "tanh"), "loss": ("mse", "mse"), "init": ("uniform", "uniform"),
+                "dtype": ("float32", "float32"), "penalty": ("proximal", "proximal"),
+                "lam_schedule": ("warmup_ramp", "warmup_ramp"), "bias_init": ("same", "same")}
+    if o.parse is None:
+        return [o.flag], True
+    text, value = examples.get(o.field, ("7", None))
+    return [o.flag, text], value if value is not None else o.parse(text)
+
+
+def test_every_config_field_has_an_option():
+    import dataclasses
+
+    assert [f.name for f in dataclasses.fields(TrainConfig)] == [o.field for o in options.OPTIONS]
+
+
+@pytest.mark.parametrize("cli", sorted(CLIS))
+@pytest.mark.parametrize("option", options.OPTIONS, ids=lambda o: o.field)
+def test_every_cli_accepts_every_option(cli, option):
+    argv, value = _example(option)
+    args = CLIS[cli].parser().parse_args(argv)
+    got = options.changes(args)[option.field]
+    assert got == ([value] if cli == "sweep" and option.grid_flag else value)
+
+
+@pytest.mark.parametrize("cli", sorted(CLIS))
+def test_every_cli_takes_every_data_source(cli, tmp_path):
+    from experiments import _cli
+
+    p = CLIS[cli].parser()
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    npz = tmp_path / "d.npz"
+    np.savez(npz, x=np.arange(60.0).reshape(30, 2), y=np.arange(30) % 2)
+    for argv, name in ((["--dataset", "wine"], "wine"), (["--dataset", "addition"], "addition"),
+                       (["--csv", str(csv), "--target", "y"], "d.csv"), (["--npz", str(npz)], "d.npz")):
+        src, ds, _ = _cli.load_data(p.parse_args(argv))
+        assert ds.name == name
+
+
+# ------------------------------------------------------------ results end to end
 @pytest.fixture(scope="module")
 def xor_runs(tmp_path_factory):
-    """The same XOR command run twice (3 seeds, 30 epochs), plus one with plots."""
+    """The same XOR command run twice (3 seeds, 30 epochs)."""
     outs = [tmp_path_factory.mktemp(f"xor{i}") for i in range(2)]
     for out in outs:
         run_cli("experiments.xor", "--epochs", "30", "--seeds", "3", "--out", str(out), "--no-plots")
@@ -32,30 +85,33 @@ def xor_runs(tmp_path_factory):
 def test_xor_results_json_fields(xor_runs):
     r = json.loads((xor_runs[0] / "results.json").read_text())
     assert r["task"] == "xor"
-    assert {"task", "config", "runs", "summary", "paper", "provenance", "timing"} <= set(r)
-    assert [run["seed"] for run in r["runs"]] == [0, 1, 2]
-    for run in r["runs"]:
+    assert {"task", "config", "data", "grid", "records", "summary", "paper", "provenance", "timing"} <= set(r)
+    assert [run["seed"] for run in r["records"]] == [0, 1, 2]
+    for run in r["records"]:
         s = run["structure"]
         assert s["total_edges"] == 12
         assert sum(s["active_per_layer"]) == s["active_edges"] <= 12
         assert len(s["live_nodes"]) == 3 and s["compact_layers"] == s["live_nodes"]
         assert 0.0 <= run["metrics"]["train_accuracy"] <= 1.0
-    acc = [run["metrics"]["train_accuracy"] for run in r["runs"]]
-    summ = r["summary"]["train_accuracy"]
+        assert set(run["selected_features"]) <= {"x0", "x1"}
+    acc = [run["metrics"]["train_accuracy"] for run in r["records"]]
+    (summ_group,) = r["summary"]  # a run over seeds is one (λ, lr, ε) group
+    summ = summ_group["metrics"]["train_accuracy"]
     assert summ["mean"] == pytest.approx(np.mean(acc)) and summ["min"] == min(acc) and summ["max"] == max(acc)
-    assert summ["ci95"][0] <= summ["mean"] <= summ["ci95"][1]
+    assert 0.0 <= summ["ci95"][0] <= summ["mean"] <= summ["ci95"][1] <= 1.0
     assert r["paper"]["accuracy"] == 0.745
     assert r["config"]["epochs"] == 30 and r["config"]["layers"] == [2, 4, 1]
+    assert r["data"]["name"] == "xor" and r["data"]["n_train"] == 100
     assert r["provenance"]["versions"]["jax"]
-    assert r["timing"]["compile_s"] > 0 and r["timing"]["run_s"] > 0
+    assert r["timing"]["compile_s"] > 0 and r["timing"]["run_s"] > 0 and r["timing"]["kernel"]
     assert not list(xor_runs[0].glob("*.png"))  # --no-plots
 
 
 def test_same_command_twice_is_bitwise_identical(xor_runs):
     a, b = (json.loads((o / "results.json").read_text()) for o in xor_runs)
-    assert a["runs"] == b["runs"] and a["summary"] == b["summary"]
+    assert a["records"] == b["records"] and a["summary"] == b["summary"]
     ea, eb = (np.load(o / "edges.npz") for o in xor_runs)
-    assert sorted(ea.files) == sorted(eb.files) == ["layer0", "layer1", "seeds"]
+    assert sorted(ea.files) == sorted(eb.files) == ["eps", "lam", "layer0", "layer1", "lr", "seed"]
     for k in ea.files:
         assert ea[k].tobytes() == eb[k].tobytes()
 
@@ -64,54 +120,113 @@ def test_cli_matches_library_single_run(xor_runs):
     """The CLI's seed-1 record equals a direct `train` call (float32 rounding)."""
     import jax
 
-    from experiments.xor import DEFAULTS
-    from sbp_jax import analyse, tasks, train
-
     from conftest import adam_promotion
+    from sbp_jax import analyse, sources, tasks, train
 
     d = tasks.xor()
-    cfg = DEFAULTS.replace(epochs=30)
+    cfg = sources.default_config("xor", d).replace(epochs=30)
     with adam_promotion():
         res = train(cfg, d.x_train, d.y_train, jax.random.key(1))
     e = np.load(xor_runs[0] / "edges.npz")
     np.testing.assert_allclose(e["layer0"][1], res.edges[0], atol=1e-6)
     np.testing.assert_allclose(e["layer1"][1], res.edges[1], atol=1e-6)
     r = json.loads((xor_runs[0] / "results.json").read_text())
-    assert r["runs"][1]["structure"]["active_per_layer"] == np.asarray(analyse(res.edges, cfg.eps).active_per_layer).tolist()
+    assert r["records"][1]["structure"]["active_per_layer"] == np.asarray(analyse(res.edges, cfg.eps).active_per_layer).tolist()
 
 
-def test_addition_with_plots(tmp_path):
-    proc = run_cli("experiments.addition", "--epochs", "40", "--seeds", "2", "--layers", "2,3,1", "--out", str(tmp_path))
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_addition_with_plots_and_a_validation_draw(tmp_path, capsys):
+    from conftest import adam_promotion
+
+    with adam_promotion():
+        r = addition.main(["--epochs", "40", "--seeds", "2", "--layers", "2,3,1", "--n-val", "50", "--out",
+                           str(tmp_path)])
     assert r["task"] == "addition" and r["config"]["layers"] == [2, 3, 1]
-    assert set(r["runs"][0]["metrics"]) == {f"{s}_{m}" for s in ("train", "test", "pruned_test") for m in ("mse", "mae", "r2")}
-    assert r["runs"][0]["structure"]["total_edges"] == 9
+    splits = ("train", "val", "test", "pruned_val", "pruned_test")
+    assert set(r["records"][0]["metrics"]) == {f"{s}_{m}" for s in splits for m in ("mse", "mae", "r2")}
+    assert r["records"][0]["structure"]["total_edges"] == 9
     for png in ("dynamics.png", "graph.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "paper" in proc.stdout and "r2" in proc.stdout
+    out = capsys.readouterr().out
+    assert "paper" in out and "val_r2" in out
 
 
-@pytest.mark.parametrize("module", ["experiments.xor", "experiments.addition"])
-def test_help(module):
-    out = run_cli(module, "--help").stdout
-    for flag in ("--layers", "--epochs", "--lr", "--lam", "--eps", "--seed", "--seeds", "--out", "--no-plots"):
+@pytest.mark.parametrize("cli", sorted(CLIS))
+def test_help_lists_every_option(cli, capsys):
+    with pytest.raises(SystemExit) as e:
+        CLIS[cli].main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for o in options.OPTIONS:
+        assert o.flag in out, o.flag
+    for flag in ("--dataset", "--csv", "--npz", "--seed", "--seeds", "--out", "--debug"):
         assert flag in out
+    assert "issue" not in out.lower()
 
 
-@pytest.mark.parametrize(
-    "args,needle",
-    [
-        (["--lam", "-1"], "lam=-1.0"),
-        (["--lr", "nan"], "lr=nan"),
-        (["--layers", "2,0,1"], "layers[1]=0"),
-        (["--layers", "3,4,1"], "(n_samples, 3)"),
-        (["--activation", "gelu"], "'relu'"),
-        (["--seeds", "0"], "--seeds=0"),
-        (["--layers", "2,x"], "--layers"),
-    ],
-)
-def test_bad_flags_fail_with_clear_message(args, needle, tmp_path):
-    proc = run_cli("experiments.xor", "--epochs", "5", "--out", str(tmp_path), *args, check=False)
-    assert proc.returncode != 0
-    assert needle in proc.stderr
-    assert not (tmp_path / "results.json").exists()
+# ------------------------------------------------------------ bad inputs: one line, exit 2
+BAD = [
+    ("xor", ["--lam", "nan"], "--lam=nan is invalid"),
+    ("xor", ["--lr", "0"], "--lr=0.0 is invalid"),
+    ("xor", ["--epochs", "0"], "--epochs=0 is invalid"),
+    ("xor", ["--layers", "3,4,1"], "--layers=3,4,1 is invalid"),
+    ("xor", ["--layers", "2,0,1"], "--layers[1]=0 is invalid"),
+    ("xor", ["--layers", "2,x"], "argument --layers: '2,x' is not"),
+    ("xor", ["--seeds", "0"], "--seeds='0' is invalid"),
+    ("xor", ["--activation", "gelu"], "--activation='gelu' is invalid"),
+    ("xor", ["--init", "orthogonal"], "--init='orthogonal' is invalid"),
+    ("xor", ["--dropout", "1"], "--dropout=1.0 is invalid"),
+    ("xor", ["--penalty", "l2"], "--penalty='l2' is invalid"),
+    ("xor", ["--retrain", "0", "--rewind"], "--rewind needs --retrain"),
+    ("xor", ["--layer-lams", "1,2,3"], "--layer-lams=(1.0, 2.0, 3.0) is invalid"),
+    ("xor", ["--target-active", "2"], "--target-active=2.0 is invalid"),
+    ("xor", ["--history-every", "5000"], "--history-every=5000 is invalid"),
+    ("xor", ["--lam-warmup", "5"], "--lam-schedule='constant' is invalid"),
+    ("xor", ["--skip", "--layers", "2,1"], "--skip=True is invalid"),
+    ("xor", ["--batch-size", "-1"], "--batch-size=-1 is invalid"),
+    ("xor", ["--loss", "cross_entropy"], "--layers[-1]=1 is invalid"),
+    ("xor", ["--copies", "0"], "--copies=0 is invalid"),
+    ("addition", ["--n-train", "0"], "--n-train=0 is invalid"),
+    ("addition", ["--copies", "3"], "--copies=3 is invalid for dataset 'addition'"),
+    ("tabular", [], "no data: allowed --dataset"),
+    ("tabular", ["--csv", "missing.csv", "--target", "y"], "no such file"),
+    ("tabular", ["--csv", "d.csv"], "--csv needs --target"),
+    ("tabular", ["--dataset", "imagenet"], "--dataset='imagenet' is invalid"),
+    ("tabular", ["--dataset", "wine", "--val-frac", "1.5"], "--val-frac=1.5 is invalid"),
+    ("tabular", ["--csv", "d.csv", "--target", "y", "--task-kind", "ranking"], "--task-kind='ranking' is invalid"),
+    ("tabular", ["--dataset", "wine", "--target", "y"], "--target='y' is invalid without --csv"),
+    ("tabular", ["--csv", "d.csv", "--target", "nope"], "no column 'nope'"),
+    ("tabular", ["--dataset", "wine", "--layers", "13,4,1"], "--layers=13,4,1 is invalid for wine"),
+    ("sweep", ["--lams", "0,,1"], "argument --lams/--lam: '0,,1' has an empty entry"),
+    ("sweep", ["--lams", "logspace:-4:-1"], "is not logspace:START:STOP:NUM"),
+    ("sweep", ["--lams=-1"], "--lam=-1.0 is invalid"),
+    ("sweep", ["--lams", "0,1,-1"], "--lams[2]=-1.0 is invalid"),
+    ("sweep", ["--lrs", "0"], "--lr=0.0 is invalid"),
+    ("sweep", ["--chunk", "0"], "--chunk='0' is invalid"),
+    ("sweep", ["--csv", "d.csv", "--npz", "d.npz"], "--csv and --npz are given"),
+    ("topology", ["--top", "0"], "--top='0' is invalid"),
+    ("topology", ["--out", "/proc/no/such/dir"], "--out='/proc/no/such/dir' is invalid"),
+]
+
+
+@pytest.mark.parametrize("cli, argv, needle", BAD, ids=[f"{c}:{' '.join(a)}" for c, a, _ in BAD])
+def test_bad_input_is_one_error_line_with_exit_2(cli, argv, needle, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    out = tmp_path / "out"
+    extra = [] if "--out" in argv else ["--out", str(out)]
+    if cli == "sweep" and not {"--csv", "--npz", "--dataset"} & set(argv):
+        extra += ["--dataset", "xor"]
+    with pytest.raises(SystemExit) as e:
+        CLIS[cli].main(["--epochs", "5", "--no-plots", *extra, *argv] if "--epochs" not in argv
+                       else ["--no-plots", *extra, *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and needle in lines[0], err
+    assert not (out / "results.json").exists()
+
+
+def test_debug_shows_the_traceback():
+    proc = run_cli("experiments.xor", "--lam", "nan", "--debug", check=False)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "lam=nan is invalid" in proc.stderr

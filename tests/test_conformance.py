@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import assert_tree_bitwise_equal
 
-from sbp_jax import TrainConfig, make_grid, run_grid, tasks, train
+from sbp_jax import TrainConfig, datasets, make_grid, run_grid, tasks, train
 from sbp_jax.kernels import KERNELS, select
 
 # Every TrainConfig field: the values the table covers (the default first).
@@ -162,7 +162,7 @@ def test_sweeps_conform(i):
     """A 4-config sweep (λ × lr) through the engine equals the vmapped reference, config by config."""
     cfg = CASES[i]
     x, y = _data(cfg)
-    data = (x, y, x, y)
+    data = datasets.plain(x, y)
     g = make_grid(cfg, lams=[0.0, 5e-2], lrs=[1e-3, 2e-2], seeds=[5])
     ref = run_grid(cfg, data, g, kernel="reference", mesh=None)
     for k in _kernels(cfg, single=False):
@@ -185,9 +185,9 @@ FULL = [
                          ids=["bias_dropout_proximal", "ce_skip_tanh_controller"])
 def test_full_trainings_give_the_same_structures_and_metrics(cfg):
     d = tasks.xor(data_seed=0)
-    data = tuple(d)
+    data = d
     if cfg.loss == "cross_entropy":
-        data = (d.x_train, d.y_train[:, 0].astype(np.int32), d.x_test, d.y_test[:, 0].astype(np.int32))
+        data = datasets.plain(d.x_train, d.y_train[:, 0].astype(np.int32), d.x_test, d.y_test[:, 0].astype(np.int32))
     g = make_grid(cfg, lams=[1e-3, 1e-2], seeds=3)
     ref = run_grid(cfg, data, g, kernel="reference", mesh=None)
     got = run_grid(cfg, data, g, mesh=None)

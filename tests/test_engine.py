@@ -5,6 +5,8 @@ over every option is tests/test_conformance.py."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +16,7 @@ from conftest import assert_tree_bitwise_equal
 from sbp_jax import TrainConfig, make_grid, run_grid, tasks, train
 from sbp_jax.engine import GEMM_MIN_HIDDEN, _autodiff_grads, _output_bound, _two_layer_grads, two_layer_ok
 from sbp_jax.network import forward, init_edges
-from sbp_jax.sweep import _inputs, chunk_program, default_mesh, select
+from sbp_jax.sweep import _inputs, chunk_program, default_mesh, select, split_arrays
 
 XOR = TrainConfig(layers=(2, 4, 1), loss="bce", epochs=100, history_every=0)
 ADD = TrainConfig(layers=(2, 8, 1), loss="mse", epochs=100, history_every=50)
@@ -28,7 +30,7 @@ def _data(cfg):
 def _run(cfg, data, grid, kernel):
     """One chunk of `grid` through the chunk program of `kernel` (one device)."""
     dev = tuple(jnp.asarray(a, jnp.int32 if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.float32)
-                for a in data)
+                for a in split_arrays(cfg, data))
     return jax.tree.map(np.asarray, chunk_program(cfg.static_part(), None, kernel)(dev, *_inputs(grid)))
 
 
@@ -85,7 +87,7 @@ def test_cheap_divergence_check_matches_reference(cfg):
     epoch without flagging) next to configs that do not."""
     data = _data(cfg)
     if cfg.loss == "cross_entropy":
-        data = data._replace(y_train=data.y_train[:, 0].astype(np.int32), y_test=data.y_test[:, 0].astype(np.int32))
+        data = dataclasses.replace(data, y_train=data.y_train[:, 0].astype(np.int32), y_test=data.y_test[:, 0].astype(np.int32))
     cfg = cfg.replace(epochs=60)
     g = make_grid(cfg, lams=[0.0, 1e-1], lrs=[1e-3, 1e10, 1e20], seeds=2)
     kernel = "two_layer" if two_layer_ok(cfg) is None else "autodiff"
@@ -102,7 +104,7 @@ def test_cheap_divergence_check_matches_reference(cfg):
 @pytest.mark.parametrize("layers,act,bias,skip", [((2, 8, 1), "relu", False, False), ((2, 4, 3, 2), "identity", True, False),
                                                   ((3, 5, 4, 2), "tanh", True, True), ((2, 6, 1), "sigmoid", False, True)])
 def test_output_bound_bounds_the_outputs(layers, act, bias, skip):
-    x = jnp.asarray(tasks.addition()[0], jnp.float32)
+    x = jnp.asarray(tasks.addition().x_train, jnp.float32)
     x = jnp.concatenate([x, x[:, :1] * 3], axis=1)[:, :layers[0]]
     cfg = TrainConfig(layers=layers, hidden_activation=act, bias=bias, skip=skip)
     rng = np.random.default_rng(0)

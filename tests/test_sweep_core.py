@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import SMALL, adam_promotion, assert_tree_bitwise_equal
 
-from sbp_jax import Grid, analyse, evaluate, make_grid, masked, run_grid, train
+from sbp_jax import Grid, analyse, datasets, evaluate, make_grid, masked, run_grid, train
 from sbp_jax.sweep import default_mesh, select
 
 CHUNK = 4  # configs per device per chunk, shared by the bitwise comparisons
@@ -28,7 +28,7 @@ def _standard_promotion_for_adam():
 
 @pytest.fixture(scope="module")
 def data(xor_data):
-    return tuple(xor_data)
+    return xor_data
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_outputs_have_a_config_axis(out, grid):
 def test_record_equals_single_train_run(out, grid, data, i):
     lam, lr, eps, seed = (grid.lam[i], grid.lr[i], grid.eps[i], int(grid.seed[i]))
     cfg = SMALL.replace(lam=float(lam), lr=float(lr), eps=float(eps))
-    single = train(cfg, data[0], data[1], jax.random.key(seed))
+    single = train(cfg, data.x_train, data.y_train, jax.random.key(seed))
     rec = select(out, i)
     for a, b in zip(rec.result.edges, single.edges):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
@@ -132,7 +132,7 @@ def test_record_equals_single_train_run(out, grid, data, i):
     s = analyse(single.edges, jnp.float32(eps))
     for name in s._fields:
         np.testing.assert_array_equal(getattr(rec.structure, name), getattr(s, name))
-    x, y, xt, yt = (jnp.asarray(a) for a in data)
+    x, y, xt, yt = (jnp.asarray(a) for a in (data.x_train, data.y_train, data.x_test, data.y_test))
     ev = lambda e, a, b: evaluate(e, a, b, loss=SMALL.loss, hidden_activation=SMALL.hidden_activation)
     for got, want in (
         (rec.train, ev(single.edges, x, y)),
@@ -203,12 +203,14 @@ def test_on_chunk_reports_progress(data, grid):
 
 
 def test_run_grid_validates_before_compiling(data, grid):
-    x, y, xt, yt = data
+    x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
     with pytest.raises(ValueError, match=r"x_test\.shape=\(100, 3\)"):
-        run_grid(SMALL, (x, y, np.zeros((100, 3), np.float32), yt), grid, mesh=None)
+        run_grid(SMALL, datasets.plain(x, y, np.zeros((100, 3), np.float32), yt), grid, mesh=None)
     bad_y = y.copy()
     bad_y[0, 0] = 0.5
     with pytest.raises(ValueError, match="y has values other than 0 and 1"):
-        run_grid(SMALL, (x, bad_y, xt, yt), grid, mesh=None)
+        run_grid(SMALL, datasets.plain(x, bad_y, xt, yt), grid, mesh=None)
+    with pytest.raises(TypeError, match="data=tuple is invalid: allowed a datasets.Dataset"):
+        run_grid(SMALL, (x, y, xt, yt), grid, mesh=None)
     with pytest.raises(ValueError, match="chunk=0"):
         run_grid(SMALL, data, grid, chunk=0, mesh=None)

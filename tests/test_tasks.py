@@ -8,9 +8,12 @@ import pytest
 from sbp_jax import tasks
 
 
+SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
 def _assert_same(a, b):
-    for u, v in zip(a, b):
-        np.testing.assert_array_equal(u, v)
+    for k in SPLITS:
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
 
 
 def test_xor_shapes_and_dtypes():
@@ -65,3 +68,24 @@ def test_addition(n_train, n_test):
         np.testing.assert_array_equal(y[:, 0], x[:, 0] + x[:, 1])
     _assert_same(d, tasks.addition(data_seed=5, n_train=n_train, n_test=n_test))
     assert not np.array_equal(d.x_train, tasks.addition(data_seed=6, n_train=n_train, n_test=n_test).x_train)
+
+
+def test_paper_tasks_are_datasets_with_an_optional_fresh_validation_draw():
+    d, v = tasks.xor(), tasks.xor(val_copies=5)
+    assert (d.kind, d.loss, d.n_in, d.n_out, d.x_val.shape, d.y_val.shape) == ("binary", "bce", 2, 1, (0, 2), (0, 1))
+    for k in ("x_train", "y_train", "x_test", "y_test"):  # asking for validation leaves train and test unchanged
+        np.testing.assert_array_equal(getattr(d, k), getattr(v, k))
+    assert v.x_val.shape == (20, 2) and not np.array_equal(v.x_val, v.x_test[:20])
+    a = tasks.addition(n_val=7)
+    assert (a.kind, a.loss, a.x_val.shape) == ("regression", "mse", (7, 2))
+    np.testing.assert_allclose(a.y_val[:, 0], a.x_val.sum(1), rtol=1e-6)
+    np.testing.assert_array_equal(a.x_test, tasks.addition().x_test)
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda: tasks.xor(copies=0), "copies=0"), (lambda: tasks.xor(noise=-1.0), "noise=-1.0"),
+    (lambda: tasks.addition(n_train=0), "n_train=0"), (lambda: tasks.addition(n_val=-2), "n_val=-2"),
+])
+def test_bad_task_parameters_name_the_argument(call, needle):
+    with pytest.raises(ValueError, match=needle.replace(".", r"\.")):
+        call()

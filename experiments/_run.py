@@ -1,0 +1,208 @@
+"""Run a grid for a CLI: train (one compiled, chunked sweep), optionally
+retrain the survivors, turn the runs into results (`sbp_jax.results`), write
+`results.json`, `edges.npz` and the plots, and print the summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from sbp_jax import distributed, finetune, io, plots, results, sweep
+from sbp_jax.config import TrainConfig
+from sbp_jax.datasets import Dataset
+from sbp_jax.sources import Source, headline
+
+
+def _progress(enabled: bool):
+    """(on_start, on_chunk, close) callbacks driving a tqdm bar in configs/s."""
+    state = {}
+    if not enabled:
+        return None, None, lambda: None
+    from tqdm import tqdm
+
+    def on_start(done, total):
+        state["bar"] = tqdm(total=total, initial=done, unit="cfg", desc="sweep", smoothing=0, file=sys.stderr)
+
+    def on_chunk(done, total):
+        state["bar"].update(done - state["bar"].n)
+
+    return on_start, on_chunk, lambda: state["bar"].close() if "bar" in state else None
+
+
+def retrain_metrics(out: sweep.RunOutputs, grid: sweep.Grid, cfg: TrainConfig, ds: Dataset, epochs: int, *,
+                    rewind: bool) -> dict[str, np.ndarray]:
+    """Retrain every run's survivors from its mask (one vmapped call; lr = the
+    config's), and with `rewind` also from their initial values; metrics
+    `retrained_<split>_<metric>` (and `rewound_*`) on train and test, `(C,)` each."""
+    x, y = ds.x_train, ds.y_train
+    kw = dict(epochs=epochs, loss=cfg.loss, hidden_activation=cfg.hidden_activation)
+    edges = tuple(out.result.edges)
+    eps = np.asarray(grid.eps, np.float32)
+    variants = {"retrained": finetune.retrain_from_mask(edges, eps, x, y, cfg.lr, **kw)}
+    if rewind:
+        init = finetune.initial_edges(cfg, grid.seed)
+        variants["rewound"] = finetune.rewind_and_retrain(edges, init, eps, x, y, cfg.lr, **kw)
+    return {f"{name}_{split}_{k}": v for name, e in variants.items()
+            for split, (xs, ys) in (("train", (x, y)), ("test", (ds.x_test, ds.y_test)))
+            for k, v in results.evaluate_stacked(e, xs, ys, cfg).items()}
+
+
+def execute(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: TrainConfig, grid: sweep.Grid, *,
+            checkpoints: bool = False, analyse=None, folder: str | None = None) -> tuple[dict, sweep.RunOutputs, Path]:
+    """Run `grid` on `ds`; write and return the results document.
+
+    `checkpoints`: write each chunk under OUT/chunks (resumable with
+    `args.resume`). `analyse(outputs)`, if given, returns a dict of findings
+    stored as the document's `analysis`. The output folder is `--out`, by
+    default runs/<folder or name>. Returns `(document, outputs, out folder)`."""
+    out_dir = args.out if args.out is not None else Path("runs") / (folder or name)
+    results.ensure_folder(out_dir)
+    main_proc = distributed.is_main()
+    if checkpoints and args.resume and main_proc and not (out_dir / "chunks" / "manifest.json").exists():
+        print(f"note: --resume found no earlier sweep in {out_dir}/chunks; starting afresh", file=sys.stderr)
+    on_start, on_chunk, close = _progress(checkpoints and main_proc and not args.no_progress)
+    timing: dict = {}
+    t0 = time.perf_counter()
+    try:
+        out = sweep.run_grid(cfg, ds, grid, chunk=getattr(args, "chunk", None), timing=timing,
+                             checkpoint_dir=out_dir / "chunks" if checkpoints else None,
+                             resume=bool(getattr(args, "resume", False)), on_start=on_start, on_chunk=on_chunk)
+    finally:
+        close()
+    timing.update(total_s=time.perf_counter() - t0, n_configs=len(grid), devices=len(jax.devices()),
+                  processes=jax.process_count(),
+                  config_epochs_per_s=(timing["configs_run"] * cfg.epochs / timing["run_s"]) if timing["run_s"] > 0
+                  else None)
+    extra = None
+    if args.retrain:
+        t1 = time.perf_counter()
+        extra = retrain_metrics(out, grid, cfg, ds, args.retrain, rewind=args.rewind)
+        timing["retrain_s"] = time.perf_counter() - t1
+    recs = results.records(out, grid, cfg, ds, extra)
+    if main_proc:
+        results.warn_diverged(recs)
+    summary = results.summarise(recs, out.result.history, cfg.history_every)
+    more = {"analysis": analyse(out)} if analyse is not None else {}
+    doc = results.document(name, cfg, ds, params, recs, summary, paper=src.paper, timing=timing, argv=argv, **more)
+    if main_proc:
+        results.write(out_dir, doc, out, grid)
+        if not args.no_plots:
+            write_plots(name, cfg, ds, doc, out, out_dir)
+    return doc, out, out_dir
+
+
+def write_plots(name: str, cfg: TrainConfig, ds: Dataset, doc: dict, out: sweep.RunOutputs, folder: Path) -> None:
+    """graph.png (the first run that did not diverge) and dynamics.png (with a
+    history) for every run; with more than one λ also the sweep's curves,
+    Pareto front and architectures."""
+    recs = doc["records"]
+    ok = [i for i, r in enumerate(recs) if r["diverged_at_epoch"] is None]
+    if not ok:
+        return
+    head = f"{name} {list(cfg.layers)}, {cfg.epochs} epochs"
+    first = ok[0]
+    edges0 = tuple(np.asarray(w)[first] for w in out.result.edges)
+    io.save_figure(plots.graph(edges0, recs[first]["eps"], f"{name}, λ={recs[first]['lam']:g}, seed "
+                               f"{recs[first]['seed']}", cfg.bias), folder / "graph.png")
+    if cfg.history_every and np.asarray(out.result.history.loss).shape[1] > 1:
+        hist = type(out.result.history)(*(np.asarray(h)[ok] for h in out.result.history))
+        ph = doc["summary"][0].get("phases", {})
+        marks = [(ph[k], k.replace("_epoch", "").replace("_", " ")) for k in
+                 ("loss_90pct_drop_epoch", "last_structure_change_epoch") if ph.get(k) is not None]
+        io.save_figure(plots.dynamics(hist, cfg.history_every, cfg.total_edges, f"{head}, {len(ok)} run(s)", marks),
+                       folder / "dynamics.png")
+    if len(doc["grid"]["lams"]) > 1:
+        metric = headline(ds)
+        label = "R²" if metric == "r2" else metric
+        good = [recs[i] for i in ok]
+        lams = np.array([r["lam"] for r in good])
+        edges = np.array([r["structure"]["active_edges"] for r in good])
+        m = lambda k: np.array([r["metrics"][k] for r in good], np.float64)
+        paper = doc["paper"]
+        io.save_figure(plots.sweep_curves(lams, {f"test {label}": m(f"test_{metric}"),
+                                                 f"pruned-net test {label}": m(f"pruned_test_{metric}")},
+                                          edges, metric_label=f"test {label}", total_edges=cfg.total_edges,
+                                          paper_lam=paper.get("lam"), title=head), folder / "sweep_lambda.png")
+        point = (paper["active_edges"], paper[metric]) if metric in paper else None
+        io.save_figure(plots.pareto(edges, m(f"pruned_test_{metric}"), lams, metric_label=f"pruned-net test {label}",
+                                    total_edges=cfg.total_edges, paper_point=point,
+                                    title=f"{head}: {label} vs sparsity, {len(good)} runs"), folder / "sweep_pareto.png")
+        io.save_figure(plots.architectures([tuple(r["structure"]["compact_layers"]) for r in good], lams,
+                                           title=f"{head}: compact architectures of {len(good)} runs"),
+                       folder / "sweep_architectures.png")
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else v if isinstance(v, str) else f"{v:.4g}"
+
+
+def _ci(d: dict) -> str:
+    return "–" if d["mean"] is None else f"{_fmt(d['mean'])} [{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}]"
+
+
+def print_runs(doc: dict, cfg: TrainConfig, folder: Path) -> None:
+    """The summary of a run over seeds (one group): every quantity with its
+    interval, min and max, beside the paper's number where there is one."""
+    g, paper, t = doc["summary"][0], doc["paper"], doc["timing"]
+    n = g["n_runs"]
+    print(f"\n{doc['task']}: layers {list(cfg.layers)}, {cfg.hidden_activation} hidden, {cfg.loss} loss, "
+          f"λ={g['lam']:g}, lr={g['lr']:g}, ε={g['eps']:g}, {cfg.epochs} epochs, init {cfg.init}, {n} seed(s)")
+    print(f"{'quantity':<28}{'paper':>10}   {'ours: mean [95% interval]':<38}{'min':>10}{'max':>10}")
+    rows = [(k, d, paper.get(k[len("train_"):]) if k.startswith("train_") else None) for k, d in g["metrics"].items()]
+    rows += [("active_edges", g["active_edges"], paper.get("active_edges")), ("effective_edges", g["effective_edges"], None)]
+    for k, d, pv in rows:
+        print(f"{k:<28}{_fmt(pv):>10}   {_ci(d):<38}{_fmt(d['min']):>10}{_fmt(d['max']):>10}")
+    print(f"{'total edges':<28}{_fmt(paper.get('total_edges_stated')):>10}   {cfg.total_edges}")
+    if g["active_per_layer_mean"] is not None:
+        print(f"{'active per layer (mean)':<28}{'':>10}   {[round(v, 2) for v in g['active_per_layer_mean']]}")
+    top = ", ".join(f"{c['layers']}×{c['count']}" for c in g["compact_layers_counts"][:4])
+    print(f"{'compact architectures':<28}{'':>10}   {top}")
+    if g.get("phases"):
+        print("phases (median epoch): " + ", ".join(f"{k.replace('_epoch', '')}={_fmt(v)}" for k, v in g["phases"].items()))
+    _print_features(doc, g)
+    for k, v in doc.get("analysis", {}).items():
+        print(f"{k}: {v}")
+    if g["n_diverged"]:
+        print(f"diverged runs: {g['n_diverged']} of {n} (see warnings above)")
+    _print_timing(t, n, cfg, folder)
+
+
+def _print_features(doc: dict, g: dict) -> None:
+    names = doc["data"]["feature_names"]
+    counts = g["selected_features_counts"]
+    n = g["n_runs"] - g["n_diverged"]
+    if len(names) > 2:
+        print(f"selected features ({len(counts)} of {len(names)} used by at least one of {n} run(s); runs using "
+              "each): " + (", ".join(f"{f} ({c})" for f, c in counts.items()) or "none"))
+        dropped = [f for f in names if f not in counts]
+        if dropped:
+            print(f"dropped by every run ({len(dropped)}): " + ", ".join(dropped))
+
+
+def _print_timing(t: dict, n: int, cfg: TrainConfig, folder: Path) -> None:
+    rate = t.get("config_epochs_per_s")
+    print(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.3f} s ({n} run(s) × {cfg.epochs} epochs = "
+          f"{_fmt(rate)} config-epochs/s on {t['devices']} device(s)), " + sweep.kernel_line(t))
+    print(f"wrote {folder}/results.json, edges.npz")
+
+
+def print_groups(doc: dict, cfg: TrainConfig, ds: Dataset, folder: Path) -> None:
+    """The summary of a sweep: one line per (λ, lr, ε)."""
+    metric = headline(ds)
+    split = "val" if len(ds.x_val) else "test"
+    key = f"{split}_{metric}"
+    paper, t = doc["paper"], doc["timing"]
+    ref = f" (paper: {paper[metric]} {metric} at {paper['active_edges']} edges, λ={paper['lam']:g})" if metric in paper else ""
+    print(f"\n{doc['task']}: layers {list(cfg.layers)}, {cfg.epochs} epochs, {t['n_configs']} runs{ref}")
+    print(f"{'λ':>10} {'lr':>8} {'ε':>7} {'runs':>5} {'div':>4}  {key + ' mean [95% int.]':<30}"
+          f"{'pruned_' + key:<30}{'active edges':<26}most common compact arch")
+    for g in doc["summary"]:
+        top = g["compact_layers_counts"][0] if g["compact_layers_counts"] else None
+        arch = f"{top['layers']}×{top['count']}" if top else "–"
+        print(f"{g['lam']:>10.3g} {g['lr']:>8.3g} {g['eps']:>7.3g} {g['n_runs']:>5} {g['n_diverged']:>4}  "
+              f"{_ci(g['metrics'][key]):<30}{_ci(g['metrics']['pruned_' + key]):<30}{_ci(g['active_edges']):<26}{arch}")
+    _print_timing(t, t["n_configs"], cfg, folder)

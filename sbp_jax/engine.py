@@ -11,14 +11,14 @@ second copy of the method:
   one matrix product over all configs' units); data shared by the configs is
   `(S, n_in, 1)`, so XLA fuses a layer into a few loops vectorised over C;
 * the forward pass is `network.forward_layers`, the loss
-  `objective.task_loss_from_logits` (both the reference's own code);
+  `objective.weighted_task_loss_from_logits` (both the reference's own code);
 * the update is `penalty.make_optimizer`'s optax transformation, the
   reference's, `jax.vmap`-ed over the config axis (in and out on axis −1);
 * gradients come from `jax.grad` of that forward pass and loss
   (`kernel='autodiff'`) or, for nets with one hidden layer of relu/identity
   units, one output and bce/mse loss (the paper's nets, bias and skip edges
   included), from hand-written formulas that need half the per-sample sums
-  (`kernel='two_layer'`, `_two_layer_grads`; chosen by profile, see
+  (`kernel='two_layer'`, `two_layer.two_layer_grads`; chosen by profile, see
   benchmarks/README.md), pinned against `jax.grad` and the reference by the
   conformance tests;
 * the task loss is computed only on epochs that record history or use
@@ -46,18 +46,12 @@ from .config import TrainConfig
 from .layout import Layout
 from .loop import (History, Hyper, TrainResult, TrainState, dropout_key, dropout_masks, dropped_out, epoch_batches,
                    fresh_state, minibatch_plan, optimizer, run_epochs)
-from .network import SMALL_LAYER_EDGES, forward, forward_layers
-from .objective import output_delta, pointwise_loss, task_loss_from_logits
+from .network import SMALL_LAYER_EDGES, forward
+from .objective import weighted_task_loss_from_logits
 from .penalty import applied_penalty
+from .two_layer import two_layer_grads
 
 GRADIENT_KERNELS = ("two_layer", "autodiff")
-
-# Hidden units from which a two-layer mse net takes the batched matrix product in `_two_layer_grads`
-# (measured, 2-core CPU, `run_grid` 8,192 configs x 300 epochs, config-epochs/s, per-unit sums vs
-# batched product: [2,8,1] mse 200 samples 1.1e6 vs 1.7e6, 100 samples 2.0e6 vs 2.8e6; [2,4,1] mse
-# 2.7e6 vs 2.3e6; bce [2,4,1] 6.2e6 vs 2.9e6, [2,8,1] 3.2e6 vs 2.1e6, [2,16,1] 1.6e6 vs 1.0e6).
-GEMM_MIN_HIDDEN = 8
-
 
 def to_last(tree):
     """Move the leading config axis of every leaf to the end."""
@@ -69,21 +63,12 @@ def to_first(tree):
     return jax.tree.map(lambda a: jnp.moveaxis(a, -1, 0), tree)
 
 
-def _task_loss(z, y, wts, loss: str):
-    """Per-config task loss `(C,)` of outputs `z` `(S, n_out, C)`; with minibatch
-    weights `wts` `(S, 1)` the mean over the samples of weight 1."""
-    if wts is None:
-        return task_loss_from_logits(z, y, loss)
-    per = jnp.mean(pointwise_loss(z, y, loss), axis=1)  # (S, C)
-    return jnp.sum(per * wts, axis=0) * (1 / jnp.sum(wts))  # (see `minibatches` on division)
-
-
 def _autodiff_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
     """Task loss `(C,)` and its gradients (configs last) by `jax.grad`.
     Configs are independent, so the gradient of the sum over configs is each
     config's own gradient."""
     def total(e):
-        task = _task_loss(forward(e, x, static.hidden_activation, lay), y, wts, static.loss)
+        task = weighted_task_loss_from_logits(forward(e, x, static.hidden_activation, lay), y, wts, static.loss)
         return jnp.sum(task), task
 
     (_, task), grads = jax.value_and_grad(total, has_aux=True)(edges)
@@ -100,7 +85,7 @@ def _vmapped_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
     w1 = None if wts is None else wts[:, 0]  # (S,): one config's sample weights
 
     def one(e, xb, yb):
-        return _task_loss(forward(e, xb, static.hidden_activation, lay), yb, w1, static.loss)
+        return weighted_task_loss_from_logits(forward(e, xb, static.hidden_activation, lay), yb, w1, static.loss)
 
     shared = lambda a: (a[..., 0], None) if a.shape[-1] == 1 else (a, -1)
     (xb, xa), (yb, ya) = shared(x), shared(y)
@@ -115,78 +100,7 @@ def _autodiff(static: TrainConfig, lay: Layout, edges, x, y, wts):
     return (_autodiff_grads if small else _vmapped_grads)(static, lay, edges, x, y, wts)
 
 
-def two_layer_ok(static: TrainConfig) -> str | None:
-    """None when `_two_layer_grads` implements `static`, else the reason (naming the field)."""
-    lay = static.layout
-    if lay.n_layers != 2:
-        return f"layers={static.layers}: the hand-written gradients cover one hidden layer"
-    if static.layers[-1] != 1:
-        return f"layers={static.layers}: the hand-written gradients cover one output"
-    if static.hidden_activation not in ("relu", "identity"):
-        return f"hidden_activation={static.hidden_activation!r}: the hand-written gradients cover relu and identity"
-    if static.loss not in ("bce", "mse"):
-        return f"loss={static.loss!r}: the hand-written gradients cover bce and mse"
-    if any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(2))):
-        return (f"layers={static.layers}: a layer has more than {SMALL_LAYER_EDGES} edges "
-                "(jax.grad of the matrix-product form is as fast there)")
-    return None
-
-
-def _two_layer_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
-    """Task loss `(C,)` and gradients of nets with one hidden layer of relu or
-    identity units and ONE output (bias and skip edges allowed), with half the
-    per-sample sums of the generic backward pass.
-
-    With x̃ the input columns (plus a constant-1 column when the hidden layer has
-    a bias node), hidden unit j is h_j = m_j·z_j, z_j = Σ_k w0[j,k]·x̃_k and
-    m_j = 1[z_j > 0] (relu; 1 for identity). With the output delta δ (per
-    sample, `objective.output_delta` over the mean's denominator) and
-    A[j,k] = Σ_s δ·m_j·x̃_k (H·K̃ sums over the samples):
-    dW0[j,k] = w1[j]·A[j,k], dW1[j] = Σ_s δ·h_j = Σ_k w0[j,k]·A[j,k]; a skip
-    edge from input k gets Σ_s δ·x_k, the output's bias edge Σ_s δ. A is
-    computed per config: H·K̃ reductions over the samples of `(S, C)` products,
-    or, for mse nets with >= `GEMM_MIN_HIDDEN` hidden units, one `(H, S) x
-    (S, K̃)` product per config (XLA recomputes the cheap mse delta inside every
-    fusion that reads it; the product reads it only through δ·x̃)."""
-    w0, w1 = edges  # (H, K̃, C), (1, cols, C)
-    H = w0.shape[0]
-    hs, zs = forward_layers(edges, x, static.hidden_activation, lay)
-    z, out = zs[0], zs[1][0]  # hidden pre-activations (S, C) each; output (S, C)
-    if static.dropout > 0:  # materialise them once: with dropped-out weights XLA otherwise recomputes them
-        z = list(jax.lax.optimization_barrier(z))  # in every consumer (XOR: 174 -> 146 us per epoch of 256
-        # configs; without dropout the barrier costs: 109 -> 131 us)
-    xc = [hs[0][:, k] for k in range(hs[0].shape[1])]  # (S, 1) or (S, C)
-    d = output_delta(out[:, None], y[:, :1], static.loss)[:, 0]
-    d = d * (1.0 / x.shape[0]) if wts is None else d * (wts * (1 / jnp.sum(wts)))
-    task = _task_loss(out[:, None], y, wts, static.loss)
-    xt = xc + ([jnp.ones_like(xc[0])] if lay.bias else [])
-    if static.hidden_activation != "relu":  # m_j = 1: A[j, k] = Σ_s δ·x̃_k for every j
-        A = jnp.broadcast_to(jnp.stack([jnp.sum(d * c, axis=0) for c in xt])[None], w0.shape)
-    elif static.loss == "mse" and H >= GEMM_MIN_HIDDEN and not lay.bias:
-        # (with a bias column the product's operand δ·x̃ gets a column δ, and XLA's transpose feeding the
-        # product ran 10x slower: 557 vs 53 us per epoch of 128 addition configs, profiled; also with the
-        # bias column apart or the columns padded; per-unit sums are faster there)
-        masks = jnp.stack([(c > 0).astype(d.dtype) for c in z])  # (H, S, C)
-        dx = jnp.stack([d * c for c in xt], axis=-1)  # (S, C, K)
-        # one (H, S) x (S, K) product per config; this output order measured 1.15x faster than
-        # "->hkc" with two devices (XLA's layouts for the batched operands differ)
-        A = jnp.einsum("hsc,sck->chk", masks, dx, precision=jax.lax.Precision.HIGHEST).transpose(1, 2, 0)
-    else:
-        if static.loss == "mse":  # materialise δ: XLA re-fuses the cheap mse δ (and the whole forward
-            d = jax.lax.optimization_barrier(d)  # pass behind it) into each of the H·K̃ sums otherwise
-        g = [jnp.where(c > 0, d, 0.0) for c in z]
-        A = jnp.stack([jnp.stack([jnp.sum(gj * c, axis=0) for c in xt]) for gj in g])  # (H, K̃, C)
-    hid = lay.start(1, 1)  # first column of the hidden block in edges[1]
-    cols = [None] * w1.shape[1]
-    cols[hid:hid + H] = list(jnp.sum(w0 * A, axis=1))
-    if lay.skip:
-        cols[:len(xc)] = [jnp.sum(d * c, axis=0) for c in xc]
-    if lay.bias:
-        cols[-1] = jnp.sum(d, axis=0)
-    return task, [w1[0, hid:hid + H][:, None, :] * A, jnp.stack(cols)[None]]
-
-
-_GRADS = {"two_layer": _two_layer_grads, "autodiff": _autodiff}
+_GRADS = {"two_layer": two_layer_grads, "autodiff": _autodiff}
 
 
 # Cheap divergence check (full-batch epochs that record no history). `diverged_at` is the first
@@ -323,7 +237,7 @@ def train_chunk(
         suspicious = ~(bound < threshold)
 
         def exact(d):
-            task = _task_loss(forward(dropped_out(edges, drop), x3, static.hidden_activation, lay), y3, None,
+            task = weighted_task_loss_from_logits(forward(dropped_out(edges, drop), x3, static.hidden_activation, lay), y3, None,
                               static.loss)
             return jnp.where((d < 0) & ~jnp.isfinite(task), epoch, d)
 

@@ -26,7 +26,7 @@ import logging
 from typing import NamedTuple
 
 from .config import TrainConfig
-from .engine import two_layer_ok
+from .two_layer import two_layer_ok
 from .single import single_ok
 
 KERNELS = ("single", "two_layer", "autodiff", "reference")

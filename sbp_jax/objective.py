@@ -62,6 +62,18 @@ def task_loss_from_logits(z: Float[Array, "n n_out"], y: Array, loss: str) -> Fl
     return jnp.mean(pointwise_loss(z, y, loss), axis=(0, 1))
 
 
+def weighted_task_loss_from_logits(z, y, wts, loss: str):
+    """`task_loss_from_logits` over the samples of weight 1 only: `wts` `(S, 1)`
+    (or `(S,)` for one run) a 0/1 mask (the padding of a ragged minibatch is
+    0); None means every sample. Mean over outputs, then the weighted mean
+    over samples, as the sum times the reciprocal of the weights' sum."""
+    if wts is None:
+        return task_loss_from_logits(z, y, loss)
+    per = jnp.mean(pointwise_loss(z, y, loss), axis=1)  # (S,) or (S, C)
+    wts = wts.reshape(wts.shape[:1] + (1,) * (per.ndim - 1))
+    return jnp.sum(per * wts, axis=0) * (1 / jnp.sum(wts))
+
+
 def task_loss(edges: Edges, x, y, *, loss: str, hidden_activation: str) -> Float[Array, ""]:
     """Task loss of the net `edges` on `(x, y)` (see `task_loss_from_logits`)."""
     return task_loss_from_logits(forward(edges, x, hidden_activation), y, loss)

@@ -21,14 +21,13 @@ from .config import TrainConfig
 from .loop import (History, Hyper, TrainResult, TrainState, count_active, dropout_key, dropout_masks, dropped_out,
                    epoch_batches, fresh_state, minibatch_plan, optimizer, run_epochs)
 from .network import forward
-from .objective import pointwise_loss, task_loss
+from .objective import task_loss, weighted_task_loss_from_logits
 from .penalty import applied_penalty
 
 
 def _weighted_task_loss(edges, x, y, w, *, loss: str, hidden_activation: str):
     """Task loss averaged over the samples with weight 1 (`w` is a 0/1 mask)."""
-    per = jnp.mean(pointwise_loss(forward(edges, x, hidden_activation), y, loss), axis=1)
-    return jnp.sum(per * w) / jnp.sum(w)
+    return weighted_task_loss_from_logits(forward(edges, x, hidden_activation), y, w, loss)
 
 
 def _dropped(fn, drop):

@@ -5,108 +5,18 @@ from __future__ import annotations
 
 import json
 
-import jax
+from conftest import adam_promotion
+
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from sbp_jax import TrainConfig, datasets, sweep, train
+from sbp_jax import TrainConfig, datasets, sweep
 from sbp_jax.finetune import finetune_masked, magnitude_masks, magnitude_masks_per_layer
-from sbp_jax.network import init_edges
-from sbp_jax.objective import task_loss_from_logits
-from sbp_jax.network import forward
-from sbp_jax.penalty import make_optimizer
 from sbp_jax.structure import selected_features
-from sbp_jax.loop import SHUFFLE_STREAM, minibatch_plan
-from sbp_jax.train import check_data
 
 
 
-def adam_promotion():
-    """Standard dtype promotion for code that runs optax's Adam (its bias
-    correction mixes a Python float and an int32 array, which the suite's
-    strict promotion, if set in conftest, rejects)."""
-    return jax.numpy_dtype_promotion("standard")
-
-
-def assert_tree_bitwise_equal(a, b):
-    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for x, y in zip(la, lb):
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.shape == y.shape and x.dtype == y.dtype and x.tobytes() == y.tobytes()
-MB = TrainConfig(layers=(3, 4, 2), loss="cross_entropy", lam=1e-2, lr=1e-2, epochs=6, eps=1e-2)
-
-
-@pytest.fixture(scope="module")
-def mb_data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(23, 3)).astype(np.float32)
-    y = (x[:, 0] + x[:, 1] > 0).astype(np.int32)
-    return x, y
-
-
-@pytest.mark.parametrize("b", [23, 24, 1000])
-def test_minibatch_of_the_whole_data_is_exactly_full_batch(mb_data, b):
-    x, y = mb_data
-    with adam_promotion():
-        full = train(MB, x, y, jax.random.key(1))
-        mini = train(MB.replace(batch_size=b), x, y, jax.random.key(1))
-    assert_tree_bitwise_equal(full, mini)
-
-
-def test_minibatch_plan():
-    assert minibatch_plan(23, 0) == (1, 23)
-    assert minibatch_plan(23, 23) == (1, 23)
-    assert minibatch_plan(23, 5) == (5, 5)
-    assert minibatch_plan(20, 5) == (4, 5)
-
-
-@pytest.mark.parametrize("b", [5, pytest.param(8, marks=pytest.mark.slow)])  # 23 = 4·5 + 3 = 2·8 + 7
-def test_minibatch_matches_a_python_loop_over_shuffled_batches(mb_data, b):
-    """Reference: per epoch, the permutation from fold_in(fold_in(key, SHUFFLE_STREAM), epoch),
-    consecutive slices of b (the last one short), one Adam step per slice on its mean loss."""
-    x, y = mb_data
-    cfg = MB.replace(batch_size=b)
-    key = jax.random.key(3)
-    with adam_promotion():
-        got = train(cfg, x, y, key)
-        xj, yj = check_data(cfg, x, y)
-        edges = init_edges(key, cfg.layers, cfg.init)
-        opt = make_optimizer(jnp.float32(cfg.lam), jnp.float32(cfg.lr))
-        state = opt.init(edges)
-        loss = lambda e, xb, yb: task_loss_from_logits(forward(e, xb, cfg.hidden_activation), yb, cfg.loss)
-        epoch_losses = []
-        for epoch in range(cfg.epochs):
-            perm = np.asarray(jax.random.permutation(
-                jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch), len(x)))
-            losses = []
-            for s in range(0, len(x), b):
-                idx = perm[s:s + b]
-                l, g = jax.value_and_grad(loss)(edges, xj[idx], yj[idx])
-                u, state = opt.update(g, state, edges)
-                edges = optax.apply_updates(edges, u)
-                losses.append(float(l) * len(idx))
-            epoch_losses.append(sum(losses) / len(x))
-        full = train(MB, x, y, key)
-    for a, r in zip(got.edges, edges):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(r), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(got.history.task_loss), epoch_losses, rtol=1e-5)
-    assert not np.array_equal(np.asarray(got.edges[0]), np.asarray(full.edges[0]))
-
-
-def test_minibatch_sweep_equals_single_runs_seed_by_seed(mb_data):
-    x, y = mb_data
-    cfg = MB.replace(batch_size=8)
-    with adam_promotion():
-        out = sweep.run_grid(cfg, datasets.plain(x, y), sweep.make_grid(cfg, lams=[0.0, 1e-2], seeds=[0, 5]))
-        for i, (lam, seed) in enumerate(zip(out_grid := sweep.make_grid(cfg, lams=[0.0, 1e-2], seeds=[0, 5]).lam,
-                                            sweep.make_grid(cfg, lams=[0.0, 1e-2], seeds=[0, 5]).seed)):
-            single = train(cfg.replace(lam=float(lam)), x, y, jax.random.key(int(seed)))
-            for a, b in zip(single.edges, out.result.edges):
-                np.testing.assert_allclose(np.asarray(a), np.asarray(b)[i], rtol=1e-5, atol=1e-6)
-    assert len(out_grid) == 4
 
 
 def test_selected_features_on_hand_made_edges():

@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sbp_jax import distributed, finetune, io, plots, results, sweep
+from sbp_jax import chunks, distributed, finetune, io, plots, results, sweep
 from sbp_jax.config import TrainConfig
 from sbp_jax.datasets import Dataset
 from sbp_jax.sources import Source, headline
@@ -33,7 +33,7 @@ def _progress(enabled: bool):
     return on_start, on_chunk, lambda: state["bar"].close() if "bar" in state else None
 
 
-def retrain_metrics(out: sweep.RunOutputs, grid: sweep.Grid, cfg: TrainConfig, ds: Dataset, epochs: int, *,
+def retrain_metrics(out: chunks.RunOutputs, grid: sweep.Grid, cfg: TrainConfig, ds: Dataset, epochs: int, *,
                     rewind: bool) -> dict[str, np.ndarray]:
     """Retrain every run's survivors from its mask (one vmapped call; lr = the
     config's), and with `rewind` also from their initial values; metrics
@@ -52,7 +52,7 @@ def retrain_metrics(out: sweep.RunOutputs, grid: sweep.Grid, cfg: TrainConfig, d
 
 
 def execute(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: TrainConfig, grid: sweep.Grid, *,
-            checkpoints: bool = False, analyse=None, folder: str | None = None) -> tuple[dict, sweep.RunOutputs, Path]:
+            checkpoints: bool = False, analyse=None, folder: str | None = None) -> tuple[dict, chunks.RunOutputs, Path]:
     """Run `grid` on `ds`; write and return the results document.
 
     `checkpoints`: write each chunk under OUT/chunks (resumable with
@@ -95,7 +95,7 @@ def execute(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: 
     return doc, out, out_dir
 
 
-def write_plots(name: str, cfg: TrainConfig, ds: Dataset, doc: dict, out: sweep.RunOutputs, folder: Path) -> None:
+def write_plots(name: str, cfg: TrainConfig, ds: Dataset, doc: dict, out: chunks.RunOutputs, folder: Path) -> None:
     """graph.png (the first run that did not diverge) and dynamics.png (with a
     history) for every run; with more than one λ also the sweep's curves,
     Pareto front and architectures."""

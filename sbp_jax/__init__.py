@@ -14,7 +14,8 @@ from .metrics import evaluate
 from .loop import History, Hyper, TrainResult, TrainState
 from .train import check_data, train, train_core
 from .kernels import select as select_kernel
-from .sweep import Grid, RunOutputs, make_grid, run_grid
+from .chunks import RunOutputs
+from .sweep import Grid, make_grid, run_grid
 from . import tasks
 
 __all__ = [

@@ -29,11 +29,12 @@ from .config import TrainConfig
 from .datasets import Dataset
 from .metrics import evaluate
 from .structure import selected_features, structure_dict
-from .sweep import SPLITS, Grid, RunOutputs, select
+from .chunks import SPLITS, RunOutputs
+from .sweep import Grid, select
 
 
 def metric_arrays(out: RunOutputs) -> dict[str, np.ndarray]:
-    """`{split_metric: (C,) array}` over the splits `out` has (`sweep.SPLITS`)."""
+    """`{split_metric: (C,) array}` over the splits `out` has (`chunks.SPLITS`)."""
     return {f"{split}_{k}": np.asarray(v) for split in SPLITS for k, v in getattr(out, split).items()}
 
 

@@ -10,39 +10,35 @@ program on its share. Under `jax.distributed` (see `distributed.py`) the mesh
 spans every process's devices: each process builds only its devices' shards
 of a chunk and the results are gathered to every process. With a
 `checkpoint_dir` each finished chunk is written to disk, so an interrupted
-sweep resumes where it stopped (see `resume.py`).
+sweep resumes where it stopped (see `resume.py`). The chunk program itself is `chunks.py`.
 
 A chunk is trained by the kernel `kernels.select` picks: the fast engine
 (`engine.train_chunk`, configs on the last axis, every option) or, on
 request, the reference (`vmap(reference.train_core)`); the evaluation is the
-same `evaluate_one` either way, and `timing["kernel"]` records the kernel.
+same `chunks.evaluate_one` either way, and `timing["kernel"]` records the kernel.
 Warm starts: `init=` gives every config its start (stacked `TrainState`s or
 edges), `keep_state=True` returns the final states to continue from.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
 from . import distributed
 from . import resume as resume_mod
 from .config import TrainConfig, check_finite_nonneg, check_int
 from .datasets import Dataset
 from . import kernels
-from .engine import train_chunk
-from .loop import Hyper, TrainResult, TrainState, fresh_state
-from .metrics import evaluate
-from .reference import train_core
-from .structure import Structure, analyse, masked
+from .loop import TrainState, fresh_state
+from .chunks import (CONFIG_SPEC, DATA_SPEC, RunOutputs, compiled, default_mesh, inputs_of, spec_of,
+                     to_device)
 from .train import check_data, check_init
 
 DEFAULT_CHUNK = 1024  # configs per device per chunk (cache-sized for small nets)
@@ -108,114 +104,6 @@ def make_grid(
         np.array(cols[2], np.float32),
         np.array(cols[3], np.int64),
     )
-
-
-class RunOutputs(NamedTuple):
-    """What a sweep keeps per config (leading axis C in a sweep)."""
-
-    result: TrainResult
-    train: dict  # metric name -> scalar, full trained net on the training set
-    val: dict  # same on the validation set ({} when the data has none)
-    test: dict  # same on the test set
-    pruned_val: dict  # masked net (|w| < ε set to 0) on the validation set ({} when none)
-    pruned_test: dict  # masked net on the test set
-    structure: Structure
-
-
-SPLITS = ("train", "val", "test", "pruned_val", "pruned_test")  # the metric dicts of `RunOutputs`
-
-
-def evaluate_one(static: TrainConfig, data, res: TrainResult, hyper: Hyper) -> RunOutputs:
-    """The `RunOutputs` of one trained config (metrics and structure of `res.edges`);
-    `data` is `(x, y, x_val, y_val, x_test, y_test)`, the validation split possibly empty."""
-    x, y, xv, yv, xt, yt = data
-    ev = functools.partial(evaluate, loss=static.loss, hidden_activation=static.hidden_activation)
-    pruned = masked(res.edges, hyper.eps)
-    has_val = xv.shape[0] > 0
-    return RunOutputs(
-        result=res,
-        train=ev(res.edges, x, y),
-        val=ev(res.edges, xv, yv) if has_val else {},
-        test=ev(res.edges, xt, yt),
-        pruned_val=ev(pruned, xv, yv) if has_val else {},
-        pruned_test=ev(pruned, xt, yt),
-        structure=analyse(res.edges, hyper.eps, static.bias),
-    )
-
-
-def run_chunk(static: TrainConfig, kernel: str, keep_state: bool, data, seeds, hyper: Hyper, init=None) -> RunOutputs:
-    """Train and evaluate one chunk of configs (`seeds`, `hyper`, `init`: leading axis C) with `kernel`."""
-    if kernel == "reference":
-        res = jax.vmap(lambda s, h, i: train_core(static, data[0], data[1], jax.random.key(s), h, i))(seeds, hyper, init)
-    else:
-        res = train_chunk(static, data[0], data[1], jax.vmap(jax.random.key)(seeds), hyper, kernel, init)
-    if not keep_state:
-        res = res._replace(state=None)
-    return jax.vmap(functools.partial(evaluate_one, static), in_axes=(None, 0, 0))(data, res, hyper)
-
-
-@functools.lru_cache(maxsize=None)
-def chunk_program(static: TrainConfig, mesh: Mesh | None, kernel: str, keep_state: bool = False) -> Callable:
-    """The chunk program `(data, seeds, hyper, init) -> RunOutputs` for
-    `static` and `kernel` (jitted; `init` None or per-config start states);
-    sharded over `mesh`'s one axis 'c' when given."""
-    body = functools.partial(run_chunk, static, kernel, keep_state)
-    if mesh is not None:
-        body = jax.shard_map(body, mesh=mesh, in_specs=(P(), P("c"), P("c"), P("c")), out_specs=P("c"),
-                             check_vma=False)
-    return jax.jit(body)
-
-
-def _inputs(g: Grid, init=None) -> tuple:
-    """`(seeds, Hyper, init)` of `g` as numpy arrays (uint32 seeds, float32 hyper-parameters)."""
-    return (np.asarray(g.seed, np.uint32), Hyper(*(np.asarray(a, np.float32) for a in (g.lam, g.lr, g.eps))),
-            init)
-
-
-_DATA_SPEC, _CONFIG_SPEC = P(), P("c")
-
-
-def _to_device(tree, mesh: Mesh | None, spec: P):
-    """Device arrays of the numpy `tree`: plain for one device, global arrays
-    laid out by `spec` over `mesh` otherwise (each process builds its own shards)."""
-    if mesh is None:
-        return jax.tree.map(jnp.asarray, tree)
-    return distributed.put(tree, mesh, spec)
-
-
-def _spec(tree) -> tuple:
-    """Hashable (treedef, shapes, dtypes) of `tree`: the key of a compiled program."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((tuple(a.shape), str(a.dtype)) for a in leaves)
-
-
-_COMPILED: dict = {}
-
-
-def _compiled(static: TrainConfig, mesh: Mesh | None, kernel: str, keep_state: bool,
-              spec: tuple) -> tuple[Callable, float]:
-    """Ahead-of-time compiled chunk program for inputs `(data, (seeds, hyper, init))`
-    of `spec`, and the seconds spent compiling it now (0 when this process
-    compiled it before)."""
-    key = (static, mesh, kernel, keep_state, spec)
-    if key in _COMPILED:
-        return _COMPILED[key], 0.0
-    treedef, shapes = spec
-    args = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
-    if mesh is not None:
-        data, inputs = args
-        lay = lambda tree, spec: jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=NamedSharding(mesh, spec)), tree)
-        args = (lay(data, _DATA_SPEC), lay(inputs, _CONFIG_SPEC))
-    t0 = time.perf_counter()
-    _COMPILED[key] = chunk_program(static, mesh, kernel, keep_state).lower(args[0], *args[1]).compile()
-    return _COMPILED[key], time.perf_counter() - t0
-
-
-def default_mesh() -> Mesh | None:
-    """A 1-D mesh (axis 'c') over all devices of all processes, or None with a single device."""
-    devs = jax.devices()
-    return None if len(devs) == 1 else Mesh(np.array(devs), ("c",))
 
 
 def default_chunk(n: int, n_dev: int = 1, cap: int = DEFAULT_CHUNK) -> int:
@@ -303,10 +191,10 @@ def run_grid(
     padded = grid.take(rows)
     padded_init = None if start is None else jax.tree.map(lambda a: np.asarray(a)[rows], start)
     host_data = tuple(np.asarray(a) for a in (x, y, xv, yv, xt, yt))
-    dev_data = _to_device(host_data, mesh, _DATA_SPEC)
+    dev_data = to_device(host_data, mesh, DATA_SPEC)
     part = lambda tree, i: None if tree is None else jax.tree.map(lambda a: a[i * step:(i + 1) * step], tree)
-    chunk_inputs = lambda i: _inputs(part(padded, i), part(padded_init, i))
-    prog, compile_s = _compiled(static, mesh, choice.kernel, keep_state, _spec((host_data, chunk_inputs(0))))
+    chunk_inputs = lambda i: inputs_of(part(padded, i), part(padded_init, i))
+    prog, compile_s = compiled(static, mesh, choice.kernel, keep_state, spec_of((host_data, chunk_inputs(0))))
     out_tree = prog.out_tree
     expect = [(tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(prog.out_info)]
 
@@ -342,7 +230,7 @@ def run_grid(
     t0 = time.perf_counter()
     pending = None
     for i in todo:  # launch chunk i, then fetch chunk i-1 while i runs
-        launched = prog(dev_data, *_to_device(chunk_inputs(i), mesh, _CONFIG_SPEC))
+        launched = prog(dev_data, *to_device(chunk_inputs(i), mesh, CONFIG_SPEC))
         if pending is not None:
             finish(*pending)
         pending = (i, launched)
@@ -386,7 +274,7 @@ def _stacked_init(config: TrainConfig, grid: Grid, init):
     if init is None or isinstance(init, TrainState):
         return None if init is None else jax.tree.map(np.asarray, init)
     static = config.static_part()
-    seeds, hyper, _ = _inputs(grid)
+    seeds, hyper, _ = inputs_of(grid)
     fresh = jax.jit(jax.vmap(lambda s, h, e: fresh_state(static, jax.random.key(s), h, e)))
     return jax.tree.map(np.asarray, fresh(seeds, hyper, init))
 

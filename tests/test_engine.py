@@ -17,7 +17,8 @@ from sbp_jax import TrainConfig, make_grid, run_grid, tasks
 from sbp_jax.engine import _output_bound
 from sbp_jax.two_layer import two_layer_ok
 from sbp_jax.network import forward, init_edges
-from sbp_jax.sweep import _inputs, chunk_program, default_mesh, select, split_arrays
+from sbp_jax.chunks import chunk_program, default_mesh, inputs_of
+from sbp_jax.sweep import select, split_arrays
 
 XOR = TrainConfig(layers=(2, 4, 1), loss="bce", epochs=100, history_every=0)
 ADD = TrainConfig(layers=(2, 8, 1), loss="mse", epochs=100, history_every=50)
@@ -32,7 +33,7 @@ def _run(cfg, data, grid, kernel):
     """One chunk of `grid` through the chunk program of `kernel` (one device)."""
     dev = tuple(jnp.asarray(a, jnp.int32 if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.float32)
                 for a in split_arrays(cfg, data))
-    return jax.tree.map(np.asarray, chunk_program(cfg.static_part(), None, kernel)(dev, *_inputs(grid)))
+    return jax.tree.map(np.asarray, chunk_program(cfg.static_part(), None, kernel)(dev, *inputs_of(grid)))
 
 
 def _permuted_equal(cfg, chunk_a, chunk_b):

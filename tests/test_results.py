@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import adam_promotion
-from sbp_jax import TrainConfig, results, sweep, tasks
+from sbp_jax import TrainConfig, chunks, results, sweep, tasks
 
 
 def _rec(lam, seed, acc, edges, div, feats=("x0",)):
@@ -65,7 +65,7 @@ def test_records_are_the_stacked_outputs(small_sweep):
     assert [(r["lam"], r["seed"]) for r in recs] == [(0.0, 0), (0.0, 1), (np.float32(0.1).item(), 0),
                                                     (np.float32(0.1).item(), 1)]
     for i, r in enumerate(recs):
-        for split in sweep.SPLITS:
+        for split in chunks.SPLITS:
             assert r["metrics"][f"{split}_accuracy"] == float(getattr(out, split)["accuracy"][i])
         assert r["structure"]["active_edges"] == int(np.asarray(out.structure.active_per_layer)[i].sum())
         assert r["final_task_loss"] == float(np.asarray(out.result.history.task_loss)[i, -1])

@@ -1,5 +1,6 @@
-"""Sweeps at scale: sharding over 4 devices, two processes under
-`jax.distributed` (chunk checkpoints and resume: test_resume.py).
+"""Scale-out (`sbp_jax.distributed` and the sweep's mesh): sharding over 4
+devices, two processes under `jax.distributed` (chunk checkpoints and resume:
+test_resume.py).
 
 The device-count tests run in subprocesses because the XLA device count is
 fixed when a process first touches JAX (this test process has 2)."""
@@ -13,8 +14,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-
-from sbp_jax import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,13 +36,13 @@ def test_sharded_over_4_devices_equals_unsharded_bitwise():
     # 3 per device per chunk over 4 devices: 12 per chunk, 22 configs -> 2 chunks, the last padded.
     script = textwrap.dedent("""
         import jax, numpy as np
-        from sbp_jax import sweep, tasks
+        from sbp_jax import chunks, sweep, tasks
         from sbp_jax.config import TrainConfig
         cfg = TrainConfig(layers=(2, 3, 1), loss="bce", lr=5e-2, epochs=40, eps=5e-2, history_every=10)
         d = tasks.xor(0)
         g = sweep.make_grid(cfg, lams=[0.0, 1e-2], lrs=[5e-2, 1e-1], seeds=[0, 1, 2, 3, 4, 7])
         g = g.take(np.arange(22))
-        mesh = sweep.default_mesh()
+        mesh = chunks.default_mesh()
         assert mesh is not None and mesh.size == 4, jax.devices()
         one = sweep.run_grid(cfg, d, g, mesh=None, chunk=3)
         four = sweep.run_grid(cfg, d, g, mesh=mesh, chunk=3)
@@ -84,17 +83,3 @@ def test_two_processes_under_jax_distributed_equal_single_process(tmp_path):
     assert multi["records"] == one["records"]
     assert multi["summary"] == one["summary"]
     assert "wrote" in logs[0] and "wrote" not in logs[1]  # only process 0 reports and writes
-
-
-def test_default_chunk_is_balanced():
-    assert sweep.default_chunk(1300, 1) == 650
-    assert sweep.default_chunk(1300, 2) == 650
-    assert sweep.default_chunk(1024, 1) == 1024
-    assert sweep.default_chunk(1025, 1) == 513
-    assert sweep.default_chunk(5, 4) == 2
-    for n in (1, 7, 1000, 4097, 100_000):
-        for d in (1, 2, 3, 8):
-            c = sweep.default_chunk(n, d)
-            assert 1 <= c <= sweep.DEFAULT_CHUNK
-            chunks = -(-n // (c * d))
-            assert chunks * c * d - n < c * d  # padding less than one chunk

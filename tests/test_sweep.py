@@ -12,7 +12,8 @@ import pytest
 from conftest import SMALL, adam_promotion, assert_tree_bitwise_equal
 
 from sbp_jax import Grid, analyse, datasets, evaluate, make_grid, masked, run_grid, train
-from sbp_jax.sweep import default_mesh, select
+from sbp_jax.chunks import default_mesh
+from sbp_jax.sweep import DEFAULT_CHUNK, default_chunk, select
 
 CHUNK = 4  # configs per device per chunk, shared by the bitwise comparisons
 LAMS = (0.0, 0.01, 0.1, 0.5)
@@ -214,3 +215,17 @@ def test_run_grid_validates_before_compiling(data, grid):
         run_grid(SMALL, (x, y, xt, yt), grid, mesh=None)
     with pytest.raises(ValueError, match="chunk=0"):
         run_grid(SMALL, data, grid, chunk=0, mesh=None)
+
+
+def test_default_chunk_is_balanced():
+    assert default_chunk(1300, 1) == 650
+    assert default_chunk(1300, 2) == 650
+    assert default_chunk(1024, 1) == 1024
+    assert default_chunk(1025, 1) == 513
+    assert default_chunk(5, 4) == 2
+    for n in (1, 7, 1000, 4097, 100_000):
+        for d in (1, 2, 3, 8):
+            c = default_chunk(n, d)
+            assert 1 <= c <= DEFAULT_CHUNK
+            chunks = -(-n // (c * d))
+            assert chunks * c * d - n < c * d  # padding less than one chunk

@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from . import datafiles, datasets, tasks
+from . import bundled, datafiles, tasks
 from .config import TrainConfig
 from .datasets import Dataset
 
@@ -77,13 +77,13 @@ SOURCES: dict[str, Source] = {
                        {"mse": 0.378, "mae": 0.437, "r2": 0.796, "active_edges": 12, "total_edges_stated": 16,
                         "lam": 1e-2},
                        "the paper's a + b, a, b ~ U[0, 1] (paper §4.2)"),
-    "breast_cancer": _real("breast_cancer", datasets.breast_cancer, "569 × 30, binary"),
-    "wine": _real("wine", datasets.wine, "178 × 13, 3 classes"),
-    "digits": _real("digits", datasets.digits, "1797 × 64 (8×8 pixels), 10 classes"),
-    "diabetes": _real("diabetes", datasets.diabetes, "442 × 10, regression"),
-    "mnist1d": _real("mnist1d", datasets.mnist1d, "5000 × 40 (MNIST-1D, generated offline), 10 classes",
+    "breast_cancer": _real("breast_cancer", bundled.breast_cancer, "569 × 30, binary"),
+    "wine": _real("wine", bundled.wine, "178 × 13, 3 classes"),
+    "digits": _real("digits", bundled.digits, "1797 × 64 (8×8 pixels), 10 classes"),
+    "diabetes": _real("diabetes", bundled.diabetes, "442 × 10, regression"),
+    "mnist1d": _real("mnist1d", bundled.mnist1d, "5000 × 40 (MNIST-1D, generated offline), 10 classes",
                      ("n_samples",)),
-    "planted": _real("planted", datasets.planted,
+    "planted": _real("planted", bundled.planted,
                      "1000 × 20 synthetic, 4 relevant and 16 noise inputs, binary", ("n_samples",)),
     "csv": _real("csv", datafiles.load_csv, "your CSV file (header row, numeric columns)",
                  ("path", "target", "task")),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import adam_promotion
 
 from experiments import addition, sweep, tabular, topology, xor
 from sbp_jax import options
@@ -120,7 +121,6 @@ def test_cli_matches_library_single_run(xor_runs):
     """The CLI's seed-1 record equals a direct `train` call (float32 rounding)."""
     import jax
 
-    from conftest import adam_promotion
     from sbp_jax import analyse, sources, tasks, train
 
     d = tasks.xor()
@@ -135,8 +135,6 @@ def test_cli_matches_library_single_run(xor_runs):
 
 
 def test_addition_with_plots_and_a_validation_draw(tmp_path, capsys):
-    from conftest import adam_promotion
-
     with adam_promotion():
         r = addition.main(["--epochs", "40", "--seeds", "2", "--layers", "2,3,1", "--n-val", "50", "--out",
                            str(tmp_path)])
@@ -161,6 +159,49 @@ def test_help_lists_every_option(cli, capsys):
     for flag in ("--dataset", "--csv", "--npz", "--seed", "--seeds", "--out", "--debug"):
         assert flag in out
     assert "issue" not in out.lower()
+
+
+# ------------------------------------------------------------ real data: bundled, CSV, NPZ
+def _tabular(tmp_path, capsys, *args):
+    out = tmp_path / "out"
+    with adam_promotion():
+        res = tabular.main([*args, "--epochs", "5", "--seeds", "2", "--hidden", "4", "--history-every", "0",
+                            "--no-plots", "--out", str(out)])
+    assert json.loads((out / "results.json").read_text())["records"] == json.loads(json.dumps(res["records"]))
+    assert len(res["records"]) == 2 and res["provenance"]["argv"]
+    for r in res["records"]:
+        assert set(r["selected_features"]) <= set(res["data"]["feature_names"])
+        assert r["structure"]["total_edges"] == res["config"]["layers"][0] * 4 + 4 * res["config"]["layers"][-1]
+    (group,) = res["summary"]
+    return res, group["metrics"], capsys.readouterr().out
+
+
+def test_cli_bundled_dataset(tmp_path, capsys):
+    res, m, stdout = _tabular(tmp_path, capsys, "--dataset", "wine", "--batch-size", "32")
+    for k in ("train_accuracy", "val_accuracy", "test_accuracy", "pruned_test_accuracy", "pruned_val_accuracy"):
+        assert 0 <= m[k]["ci95"][0] <= m[k]["mean"] <= m[k]["ci95"][1] <= 1
+    assert res["config"]["batch_size"] == 32 and res["config"]["layers"] == [13, 4, 3]
+    assert "selected features" in stdout and "test_accuracy" in stdout
+
+
+def test_cli_csv_regression(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    lines = ["alpha,beta,gamma,price"] + [f"{a:.4f},{b:.4f},{c:.4f},{2 * a - b + 0.1 * c:.4f}" for a, b, c in x]
+    (tmp_path / "houses.csv").write_text("\n".join(lines) + "\n")
+    res, m, _ = _tabular(tmp_path, capsys, "--csv", str(tmp_path / "houses.csv"), "--target", "price")
+    assert res["data"]["kind"] == "regression" and res["data"]["feature_names"] == ["alpha", "beta", "gamma"]
+    assert {"test_r2", "val_r2", "train_mse"} <= set(m)
+    assert m["train_mse"]["ci95"][0] >= 0  # a non-negative quantity keeps a non-negative interval
+
+
+def test_cli_npz_binary(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 5))
+    np.savez(tmp_path / "d.npz", x=x, y=(x[:, 0] > 0).astype(int))
+    res, m, _ = _tabular(tmp_path, capsys, "--npz", str(tmp_path / "d.npz"))
+    assert res["data"]["kind"] == "binary" and res["config"]["loss"] == "bce"
+    assert "test_accuracy" in m
 
 
 # ------------------------------------------------------------ bad inputs: one line, exit 2

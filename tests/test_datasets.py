@@ -1,58 +1,14 @@
-"""sbp_jax.datasets: shapes and dtypes, disjoint stratified splits,
-standardisation on training statistics only, and the CSV / NPZ errors."""
+"""sbp_jax.datasets: disjoint stratified splits, standardisation on training
+statistics only, split errors, `plain` (bundled loaders: test_bundled.py; CSV /
+NPZ: test_datafiles.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from sbp_jax import bundled
 from sbp_jax import datasets as D
-from sbp_jax.sources import load_source
-
-EXPECTED = {  # name: (kind, n_features, n_out, n_samples)
-    "breast_cancer": ("binary", 30, 1, 569),
-    "wine": ("multiclass", 13, 3, 178),
-    "digits": ("multiclass", 64, 10, 1797),
-    "diabetes": ("regression", 10, 1, 442),
-    "planted": ("binary", 20, 1, 1000),
-}
-
-
-def _check_shapes(ds: D.Dataset, kind, n_in, n_out, n):
-    assert ds.kind == kind and ds.n_in == n_in and ds.n_out == n_out
-    assert ds.loss == D.LOSS_OF_KIND[kind]
-    assert len(ds.feature_names) == n_in
-    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == n
-    for split in ("train", "val", "test"):
-        x, y = ds.split(split)
-        assert x.dtype == np.float32 and x.shape == (len(x), n_in)
-        if kind == "multiclass":
-            assert y.dtype == np.int32 and y.shape == (len(x),)
-            assert y.min() >= 0 and y.max() < n_out
-        else:
-            assert y.dtype == np.float32 and y.shape == (len(x), 1)
-        if kind == "binary":
-            assert set(np.unique(y)) <= {0.0, 1.0}
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_bundled_loaders_shapes_and_dtypes(name):
-    ds = load_source(name)
-    _check_shapes(ds, *EXPECTED[name])
-    assert abs(len(ds.x_test) - 0.2 * EXPECTED[name][3]) <= 1
-    assert abs(len(ds.x_val) - 0.2 * EXPECTED[name][3]) <= 1
-
-
-def test_mnist1d_generates_offline_and_restores_numpy_state():
-    np.random.seed(123)
-    before = np.random.random()
-    np.random.seed(123)
-    ds = D.mnist1d(n_samples=500)
-    assert np.random.random() == before  # the generator's reseeding is undone
-    _check_shapes(ds, "multiclass", 40, 10, 500)
-    again = D.mnist1d(n_samples=500)
-    np.testing.assert_array_equal(ds.x_train, again.x_train)
-
 
 def _with_ids(n=300, n_classes=3, seed=0):
     rng = np.random.default_rng(seed)
@@ -105,7 +61,7 @@ def test_standardisation_uses_training_statistics_only():
 
 
 def test_regression_targets_standardised_on_train():
-    ds = D.diabetes()
+    ds = bundled.diabetes()
     assert abs(float(ds.y_train.mean())) < 1e-5 and abs(float(ds.y_train.std()) - 1) < 1e-4
     assert 100 < ds.y_mean < 200 and ds.y_std > 10
     raw_test = ds.y_test[:, 0] * ds.y_std + ds.y_mean
@@ -113,7 +69,7 @@ def test_regression_targets_standardised_on_train():
 
 
 def test_constant_columns_do_not_divide_by_zero():
-    ds = D.digits()  # several pixels are always 0
+    ds = bundled.digits()  # several pixels are always 0
     assert np.all(np.isfinite(ds.x_train)) and np.all(ds.x_std > 0)
 
 

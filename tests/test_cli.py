@@ -204,6 +204,46 @@ def test_cli_npz_binary(tmp_path, capsys):
     assert "test_accuracy" in m
 
 
+# ------------------------------------------------------------ options through the CLIs
+def test_skip_and_bias_nets_through_xor_topology_and_sweep(tmp_path):
+    with adam_promotion():
+        r = xor.main(["--skip", "--bias", "--epochs", "30", "--seeds", "2", "--out", str(tmp_path / "x")])
+        t = topology.main(["--skip", "--penalty", "proximal", "--epochs", "30", "--seeds", "3", "--no-plots",
+                           "--out", str(tmp_path / "t")])
+        s = sweep.main(["--dataset", "xor", "--lams", "0.001,0.01", "--seeds", "2", "--epochs", "20", "--skip",
+                        "--bias", "--no-progress", "--no-plots", "--out", str(tmp_path / "s")])
+    assert r["config"]["skip"] and r["config"]["bias"]
+    for run in r["records"]:
+        st = run["structure"]
+        assert st["total_edges"] == 4 * 3 + 1 * 7 and len(st["live_bias_nodes"]) == 2
+    assert (tmp_path / "x" / "graph.png").stat().st_size > 0
+    assert json.loads((tmp_path / "t" / "results.json").read_text())["export"] == json.loads(json.dumps(t["export"]))
+    exp = t["export"]
+    assert exp["verification"]["train"]["max_abs_deviation"] < 1e-5
+    assert exp["verification"]["reloaded_train"]["max_abs_deviation"] < 1e-5
+    topo = t["summary"][0]["topology"]
+    assert exp["n_edges"] <= 14 and all(g.get("skip") for g in topo["top_graphs"])
+    assert t["summary"][0]["n_runs"] == 3 and t["config"]["penalty"] == "proximal"
+    th = t["threshold_sensitivity"]["at_training_eps"]
+    assert th["active_edges"] == th["direct_count"]
+    assert (tmp_path / "t" / "graph.json").exists() and (tmp_path / "t" / "graph.dot").exists()
+    assert s["config"]["skip"] and len(s["records"]) == 4
+    assert all(x["structure"]["total_edges"] == 19 and sum(x["structure"]["active_per_layer"]) ==
+               x["structure"]["active_edges"] for x in s["records"])
+
+
+def test_bias_dropout_retrain_rewind_end_to_end(tmp_path):
+    with adam_promotion():
+        r = xor.main(["--epochs", "40", "--seeds", "2", "--bias", "--dropout", "0.1", "--retrain", "20",
+                      "--rewind", "--out", str(tmp_path), "--no-plots"])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["config"]["bias"] is True and saved["config"]["dropout"] == 0.1
+    for run in saved["records"]:
+        assert {"retrained_test_accuracy", "rewound_test_accuracy", "retrained_train_accuracy"} <= set(run["metrics"])
+        assert run["structure"]["total_edges"] == 17 and len(run["structure"]["live_bias_nodes"]) == 2
+    assert "retrained_test_accuracy" in r["summary"][0]["metrics"]
+
+
 # ------------------------------------------------------------ bad inputs: one line, exit 2
 BAD = [
     ("xor", ["--lam", "nan"], "--lam=nan is invalid"),

@@ -164,12 +164,23 @@ def test_proximal_leaves_exact_zeros_and_matches_formula(preconditioned):
     assert zeros >= 1
 
 
-def test_proximal_training_has_exact_zeros(xor_data):
-    cfg = TrainConfig(epochs=100, lr=3e-2, lam=3e-2, penalty="proximal", history_every=0)
+PROXIMAL = TrainConfig(epochs=100, lr=3e-2, penalty="proximal", layer_lams=(1.0, 0.5), history_every=0)
+PROXIMAL_LAMS = [0.0, 3e-2, 0.3]
+
+
+@pytest.fixture(scope="module")
+def proximal_sweep(xor_data):
+    """One compiled sweep of `PROXIMAL`: λ in `PROXIMAL_LAMS` × seeds 0, 1 (λ-major)."""
     with adam_promotion():
-        res = train(cfg, xor_data.x_train, xor_data.y_train, jax.random.key(0))
-        sub = train(cfg.replace(penalty="subgradient"), xor_data.x_train, xor_data.y_train, jax.random.key(0))
-    n_zero = sum(int(np.sum(np.asarray(w) == 0.0)) for w in res.edges)
+        return sweep.run_grid(PROXIMAL, xor_data, sweep.make_grid(PROXIMAL, lams=PROXIMAL_LAMS, seeds=2), mesh=None)
+
+
+def test_proximal_training_has_exact_zeros(xor_data, proximal_sweep):
+    edges = [np.asarray(w)[2] for w in proximal_sweep.result.edges]  # λ = 3e-2, seed 0
+    with adam_promotion():
+        sub = train(TrainConfig(epochs=100, lr=3e-2, lam=3e-2, history_every=0), xor_data.x_train, xor_data.y_train,
+                    jax.random.key(0))
+    n_zero = sum(int(np.sum(w == 0.0)) for w in edges)
     assert n_zero >= 1
     assert sum(int(np.sum(np.asarray(w) == 0.0)) for w in sub.edges) == 0  # the subgradient oscillates instead
 
@@ -244,13 +255,10 @@ def test_history_records_the_scheduled_penalty(xor_data):
     np.testing.assert_allclose(np.asarray(h.loss), np.asarray(h.task_loss) + pen, rtol=1e-6)
 
 
-def test_lam_stays_traced_in_a_sweep(xor_data):
+def test_lam_stays_traced_in_a_sweep(proximal_sweep):
     """Variants vmap over λ: two λ in one grid give different structures."""
-    cfg = TrainConfig(epochs=100, lr=3e-2, penalty="proximal", layer_lams=(1.0, 0.5), history_every=0)
-    with adam_promotion():
-        out = sweep.run_grid(cfg, xor_data, sweep.make_grid(cfg, lams=[0.0, 0.3], seeds=2), mesh=None)
-    act = np.asarray(out.structure.active_per_layer).sum(1)
-    assert act[0] == 12 and act[1] == 12 and act[2] < 12 and act[3] < 12
+    act = np.asarray(proximal_sweep.structure.active_per_layer).sum(1)
+    assert act[0] == 12 and act[1] == 12 and act[4] < 12 and act[5] < 12  # λ = 0 and λ = 0.3
 
 
 def test_controller_sets_lam_from_the_gradient_quantile_and_integrates_the_error():

@@ -20,7 +20,7 @@ from jaxtyping import Array, Float, Int
 
 from .network import Edges
 from .objective import task_loss
-from .penalty import adam
+from .adam import adam
 from .structure import Masks
 
 

@@ -79,34 +79,6 @@ def save_figure(fig, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def _t_quantile_975(dof: int) -> float:
-    """0.975 quantile of Student's t: a table to dof 10, then the Cornish–Fisher
-    expansion (< 1e-3 off there)."""
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-    if dof in table:
-        return table[dof]
-    z = 1.959963984540054
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / dof + g2 / dof**2 + g3 / dof**3
-
-
-def describe(values) -> dict:
-    """Mean, 95 % t-interval of the mean, min, max, n over the finite entries
-    of `values` (`n_nonfinite` counts the rest, e.g. diverged runs)."""
-    v = np.asarray(values, np.float64).ravel()
-    finite = v[np.isfinite(v)]
-    n = len(finite)
-    out = {"mean": None, "ci95": [None, None], "min": None, "max": None, "n": n, "n_nonfinite": int(len(v) - n)}
-    if n == 0:
-        return out
-    mean = float(finite.mean())
-    half = 0.0 if n == 1 else _t_quantile_975(n - 1) * float(finite.std(ddof=1)) / math.sqrt(n)
-    out.update(mean=mean, ci95=[mean - half, mean + half], min=float(finite.min()), max=float(finite.max()))
-    return out
-
-
 def _git_commit() -> str | None:
     here = Path(__file__).resolve().parent.parent
     try:

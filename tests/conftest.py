@@ -32,6 +32,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
                       JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -59,6 +60,14 @@ SMALL = TrainConfig(
     eps=5e-2,
     init="he_normal",
     history_every=1,
+)
+
+
+# The 7-edge XOR net with bias edges (README, "Beyond the paper"): relu(x1 − x2) + relu(x2 − x1), output
+# bias −2 (times 4): 100 % on the noisy XOR sets. Edges `(2, 3)` (two inputs and the bias node) and `(1, 3)`.
+XOR7 = (
+    jnp.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]], jnp.float32),
+    jnp.array([[4.0, 4.0, -2.0]], jnp.float32),
 )
 
 

@@ -2,7 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
-from test_structure import XOR7
+from conftest import XOR7
 
 from sbp_jax import TrainConfig, tasks
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_structure import XOR7
+from conftest import XOR7
 
 from sbp_jax import export, network, tasks
 from sbp_jax.export import compact, from_json, to_dot, to_json, verify

@@ -50,17 +50,3 @@ def test_killed_writer_never_leaves_partial_file(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert json.loads(p.read_text()) == {"old": True}
-
-
-def test_describe_mean_ci_and_nonfinite():
-    d = io.describe([1.0, 2.0, 3.0, float("nan")])
-    assert d["mean"] == 2.0 and d["n"] == 3 and d["n_nonfinite"] == 1
-    # t(0.975, 2) = 4.303; sd = 1 -> half width 4.303/sqrt(3)
-    assert d["ci95"][1] - 2.0 == pytest.approx(4.303 / np.sqrt(3), rel=1e-3)
-    assert (d["min"], d["max"]) == (1.0, 3.0)
-    assert io.describe([float("nan")])["mean"] is None
-
-
-@pytest.mark.parametrize("dof,expected", [(3, 3.182), (9, 2.262), (29, 2.045), (99, 1.984)])
-def test_t_quantile(dof, expected):
-    assert io._t_quantile_975(dof) == pytest.approx(expected, abs=2e-3)

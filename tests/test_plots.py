@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from test_structure import XOR7
+from conftest import XOR7
 
 from sbp_jax import plots
 from sbp_jax.loop import History

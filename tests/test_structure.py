@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import XOR7
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -202,12 +203,6 @@ def test_fully_pruned_net_is_empty_and_still_runs():
 # The 7-edge XOR net with bias edges: h1 = relu(x1 − x2), h2 = relu(x2 − x1)
 # (4 edges, no hidden bias), logit = 4·h1 + 4·h2 − 2 (3 edges, one of them the
 # output's bias). Columns: x1, x2, bias. (Also used by test_topology, test_export, test_plots.)
-XOR7 = (
-    jnp.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]], jnp.float32),
-    jnp.array([[4.0, 4.0, -2.0]], jnp.float32),
-)
-
-
 def test_hand_set_seven_edge_net_computes_noisy_xor():
     data = tasks.xor(0)
     for x, y in ((tasks.XOR_CORNERS, np.array([[0.0], [1.0], [1.0], [0.0]])), (data.x_train, data.y_train),

@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from sbp_jax import TrainConfig, io, sweep, tasks
+from sbp_jax import TrainConfig, stats, sweep, tasks
 
 
 def main():
@@ -22,7 +22,7 @@ def main():
     p.add_argument("--seeds", type=int, default=20)
     a = p.parse_args()
     d = tasks.xor(0)
-    data = (d.x_train, d.y_train, d.x_test, d.y_test)
+    data = d
     print(f"noisy XOR, 1000 epochs, subgradient, target_gain 0.01, {a.seeds} seeds per row")
     print(f"{'layers':<10}{'lr':>7}{'target':>8}{'target edges':>14}{'active edges mean (min–max)':>30}"
           f"{'pruned test accuracy':>28}")
@@ -32,7 +32,7 @@ def main():
                 cfg = TrainConfig(layers=layers, lr=lr, target_active=target, history_every=0)
                 r = sweep.run_grid(cfg, data, sweep.make_grid(cfg, seeds=a.seeds))
                 act = np.asarray(r.structure.active_per_layer).sum(1)
-                acc = io.describe(np.asarray(r.pruned_test["accuracy"]))
+                acc = stats.describe(np.asarray(r.pruned_test["accuracy"]))
                 edges = f"{act.mean():.2f} ({act.min()}–{act.max()})"
                 ci = f"{acc['mean']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]"
                 print(f"{str(list(layers)):<10}{lr:>7g}{target:>8g}{target * cfg.total_edges:>14.1f}{edges:>30}"

@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments.addition import DEFAULTS as ADD
 from experiments.xor import DEFAULTS as XOR
-from sbp_jax import io, sweep, tasks
+from sbp_jax import stats, sweep, tasks
 
 ROWS = [
     ("subgradient (paper)", {}),
@@ -47,7 +47,7 @@ def main():
     for name, kw in ROWS:
         cfg = base.replace(**kw)
         r = sweep.run_grid(cfg, data, sweep.make_grid(cfg, seeds=a.seeds))
-        m = io.describe(np.asarray(r.pruned_test[metric]))
+        m = stats.describe(np.asarray(r.pruned_test[metric]))
         act = np.asarray(r.structure.active_per_layer).sum(1)
         h = np.asarray(r.result.history.active_edges)
         tail = h[:, int(0.9 * h.shape[1]):]

@@ -10,6 +10,7 @@ import pytest
 from conftest import SMALL, adam_promotion
 
 from sbp_jax import finetune, init_edges, masked, tasks
+from sbp_jax.finetune import finetune_masked, magnitude_masks, magnitude_masks_per_layer
 from sbp_jax.objective import task_loss
 from sbp_jax.sweep import make_grid, run_grid
 
@@ -59,3 +60,21 @@ def test_magnitude_baseline_hits_the_requested_edge_counts(stacked_runs):
     np.testing.assert_array_equal(counts, ks)
     nonzero = sum((np.asarray(w) != 0).reshape(3, -1).sum(1) for w in out)
     assert np.all(nonzero <= ks)
+
+
+def test_magnitude_masks_and_masked_finetune():
+    w = (jnp.array([[0.5, -0.1], [0.05, -2.0]]), jnp.array([[0.3, -0.01]]))
+    m = magnitude_masks(w, 3)
+    assert [np.asarray(a).tolist() for a in m] == [[[True, False], [False, True]], [[True, False]]]
+    assert sum(int(np.asarray(a).sum()) for a in magnitude_masks(w, 0)) == 0
+    ml = magnitude_masks_per_layer(w, jnp.array([1, 1]))
+    assert [np.asarray(a).tolist() for a in ml] == [[[False, False], [False, True]], [[True, False]]]
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(40, 2)), jnp.float32)
+    y = jnp.asarray((np.asarray(x)[:, :1] > 0).astype(np.float32))
+    with adam_promotion():
+        ft = finetune_masked(w, m, x, y, 1e-2, epochs=50, loss="bce", hidden_activation="relu")
+    for a, mk, w0 in zip(ft, m, w):
+        a, mk = np.asarray(a), np.asarray(mk)
+        assert np.all(a[~mk] == 0)  # pruned edges stay exactly zero
+        assert np.any(a[mk] != np.asarray(w0)[mk])  # kept edges were trained

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sbp_jax import analyse, forward, live_nodes, masked, masks, prune, tasks
 from sbp_jax.layout import Layout, layout_of
 from sbp_jax.metrics import evaluate
-from sbp_jax.structure import effective_masks, structure_dict
+from sbp_jax.structure import effective_masks, selected_features, structure_dict
 
 EPS = 0.1
 # Layers (3, 3, 2). Inputs x0..x2, hidden h0..h2, outputs o0, o1; ε = 0.1.
@@ -324,3 +324,14 @@ def test_dag_structure_matches_path_enumeration(net):
     np.testing.assert_allclose(np.asarray(forward(p, jnp.asarray(x[:, live[0]]))),
                                _numpy_relu_net(masked(tuple(jnp.asarray(w) for w in edges), 0.1), x, skip=True)[:, live[-1]],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_selected_features_on_hand_made_edges():
+    w1 = np.array([[1.0, 0.0, 0.5, 0.0],   # hidden 0 <- inputs a, c
+                   [0.0, 0.0, 0.0, 0.9],   # hidden 1 <- input d, but hidden 1 has no output: d is dead
+                   [0.0, 2.0, 0.0, 0.0]])  # hidden 2 <- input b
+    w2 = np.array([[0.3, 0.0, 0.0]])       # output <- hidden 0 only
+    assert selected_features((w1, w2), 0.1, ["a", "b", "c", "d"]) == ["a", "c"]
+    assert selected_features((w1, w2), 0.6, ["a", "b", "c", "d"]) == []  # output edge pruned
+    with pytest.raises(ValueError, match="len\\(names\\)=2"):
+        selected_features((w1, w2), 0.1, ["a", "b"])

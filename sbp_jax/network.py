@@ -22,6 +22,7 @@ the penalty decides which skip edges, and so how much depth, the net keeps.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import equinox as eqx
@@ -89,8 +90,20 @@ def init_edges(
     Returns:
       tuple of L arrays, `edges[l]` of shape `Layout(layers, bias, skip).shape(l)`.
     """
+    if scheme not in ("uniform", "he_normal", "glorot_uniform"):
+        raise ValueError(f"scheme={scheme!r} is invalid: allowed 'uniform', 'he_normal', 'glorot_uniform'")
+    if bias and bias_init not in ("same", "zeros"):
+        raise ValueError(f"bias_init={bias_init!r} is invalid: allowed 'same', 'zeros'")
+    return _init_edges(key, tuple(int(n) for n in layers), scheme, bias, bias_init, skip)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _init_edges(key, layers: tuple[int, ...], scheme: str, bias: bool, bias_init: str, skip: bool) -> Edges:
+    """`init_edges` as one compiled program per net shape and scheme (eager
+    callers would otherwise compile each small random op on its own; inside
+    a traced caller it inlines)."""
     keys = jax.random.split(key, len(layers) - 1)
-    lay = Layout(tuple(layers), False, skip)
+    lay = Layout(layers, False, skip)
     edges = []
     for l, (k, n_out) in enumerate(zip(keys, layers[1:])):
         n_in = lay.n_cols(l)
@@ -98,10 +111,8 @@ def init_edges(
         if bias:
             if bias_init == "zeros":
                 b = jnp.zeros((n_out, 1), jnp.float32)
-            elif bias_init == "same":
-                b = _draw(jax.random.fold_in(k, 1), (n_out, 1), n_in, n_out, scheme)
             else:
-                raise ValueError(f"bias_init={bias_init!r} is invalid: allowed 'same', 'zeros'")
+                b = _draw(jax.random.fold_in(k, 1), (n_out, 1), n_in, n_out, scheme)
             w = jnp.concatenate([w, b], axis=1)
         edges.append(w)
     return tuple(edges)
@@ -114,10 +125,8 @@ def _draw(k, shape, n_in: int, n_out: int, scheme: str):
         return jax.random.uniform(k, shape, jnp.float32, -a, a)
     if scheme == "he_normal":
         return jax.random.normal(k, shape, jnp.float32) * (2.0 / n_in) ** 0.5
-    if scheme == "glorot_uniform":
-        a = (6.0 / (n_in + n_out)) ** 0.5
-        return jax.random.uniform(k, shape, jnp.float32, -a, a)
-    raise ValueError(f"scheme={scheme!r} is invalid: allowed 'uniform', 'he_normal', 'glorot_uniform'")
+    a = (6.0 / (n_in + n_out)) ** 0.5  # glorot_uniform
+    return jax.random.uniform(k, shape, jnp.float32, -a, a)
 
 
 def _columns_affine(w, cols: list) -> list:

@@ -220,7 +220,7 @@ def architectures(archs, lams, *, title: str = "", top: int = 12):
     return fig
 
 
-# --- topology statistics and threshold sensitivity (issue 6) ---------------
+# --- topology statistics and threshold sensitivity ------------------------
 
 
 def _draw_adjacency(ax, form, title: str):

@@ -16,6 +16,8 @@ from sbp_jax.config import TrainConfig
 from sbp_jax.datasets import Dataset
 from sbp_jax.sources import Source, headline
 
+from . import _cli
+
 
 def _progress(enabled: bool):
     """(on_start, on_chunk, close) callbacks driving a tqdm bar in configs/s."""
@@ -93,6 +95,20 @@ def execute(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: 
         if not args.no_plots:
             write_plots(name, cfg, ds, doc, out, out_dir)
     return doc, out, out_dir
+
+
+def run_seeds(parser, argv, name, analyse=None) -> dict:
+    """A CLI that runs `--seeds` seeds of one config: parse `argv` with
+    `parser`, load the data, build the config and grid, run, write, print.
+    `name(ds)` names the task; `analyse(ds, cfg)`, if given, returns the
+    `execute` hook (or None). Returns the results document."""
+    args = parser.parse_args(argv)
+    src, ds, params = _cli.load_data(args)
+    cfg = _cli.make_config(args, src, ds)
+    hook = analyse(ds, cfg) if analyse is not None else None
+    doc, _, folder = execute(name(ds), args, argv, src, ds, params, cfg, _cli.make_grid(args, cfg), analyse=hook)
+    print_runs(doc, cfg, folder)
+    return doc
 
 
 def write_plots(name: str, cfg: TrainConfig, ds: Dataset, doc: dict, out: chunks.RunOutputs, folder: Path) -> None:

@@ -23,13 +23,7 @@ def parser():
 
 @_cli.guarded(PROG)
 def main(argv: list[str] | None = None) -> dict:
-    p = parser()
-    args = p.parse_args(argv)
-    src, ds, params = _cli.load_data(args)
-    cfg = _cli.make_config(args, src, ds)
-    doc, _, folder = _run.execute(f"tabular/{ds.name}", args, argv, src, ds, params, cfg, _cli.make_grid(args, cfg))
-    _run.print_runs(doc, cfg, folder)
-    return doc
+    return _run.run_seeds(parser(), argv, lambda ds: f"tabular/{ds.name}")
 
 
 if __name__ == "__main__":

@@ -28,16 +28,14 @@ def parser():
 
 @_cli.guarded(PROG)
 def main(argv: list[str] | None = None) -> dict:
-    p = parser()
-    args = p.parse_args(argv)
-    src, ds, params = _cli.load_data(args)
-    cfg = _cli.make_config(args, src, ds)
-    grid = _cli.make_grid(args, cfg)
-    analyse = (lambda out: corner_analysis(out, ds, cfg)) if ds.name == "xor" and not cfg.bias and not cfg.skip else None
-    doc, _, folder = _run.execute(ds.name if ds.name == "xor" else f"xor/{ds.name}", args, argv, src, ds, params, cfg,
-                                  grid, analyse=analyse)
-    _run.print_runs(doc, cfg, folder)
-    return doc
+    return _run.run_seeds(parser(), argv, lambda ds: ds.name if ds.name == "xor" else f"xor/{ds.name}", _analysis)
+
+
+def _analysis(ds, cfg: TrainConfig):
+    """The corner analysis of the plain paper setting on XOR data (None otherwise)."""
+    if ds.name != "xor" or cfg.bias or cfg.skip:
+        return None
+    return lambda out: corner_analysis(out, ds, cfg)
 
 
 def corner_analysis(out, ds, cfg: TrainConfig) -> dict:

@@ -81,6 +81,12 @@ def xor_data() -> Dataset:
     return tasks.xor(data_seed=0)
 
 
+@pytest.fixture(scope="session")
+def xy(xor_data):
+    """The XOR training set `(x, y)`."""
+    return xor_data.x_train, xor_data.y_train
+
+
 def assert_tree_bitwise_equal(a, b):
     """Same structure, and every leaf has the same shape, dtype and bytes
     (NaNs and signed zeros included)."""

@@ -26,11 +26,6 @@ def _standard_promotion_for_adam():
         yield
 
 
-@pytest.fixture(scope="module")
-def xy(xor_data):
-    return xor_data.x_train, xor_data.y_train
-
-
 def reference_loop(cfg: TrainConfig, x, y, key):
     """The paper's procedure written out: one Adam step per epoch, history
     recorded from the weights each step starts from."""

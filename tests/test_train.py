@@ -24,11 +24,6 @@ def _standard_promotion_for_adam():
         yield
 
 
-@pytest.fixture(scope="module")
-def xy(xor_data):
-    return xor_data.x_train, xor_data.y_train
-
-
 def test_l1_prunes_and_lambda_zero_learns(xy):
     free = train(SMALL.replace(lam=0.0), *xy, jax.random.key(0))
     assert free.history.task_loss[-1] < 0.5 * free.history.task_loss[0]

@@ -14,9 +14,8 @@ PROG = "python -m experiments.addition"
 
 def parser():
     """This CLI's argument parser."""
-    p = _cli.parser(PROG, "Structure-aware backprop on the paper's a + b (§4.2), seeds as one vmapped run.",
-                    dataset="addition")
-    return p
+    return _cli.parser(PROG, "Structure-aware backprop on the paper's a + b (§4.2), seeds as one vmapped run.",
+                       dataset="addition")
 
 
 @_cli.guarded(PROG)

@@ -17,8 +17,7 @@ PROG = "python -m experiments.tabular"
 
 def parser():
     """This CLI's argument parser."""
-    p = _cli.parser(PROG, "Structure-aware backprop on real tabular data: a pruned net and the features it uses.")
-    return p
+    return _cli.parser(PROG, "Structure-aware backprop on real tabular data: a pruned net and the features it uses.")
 
 
 @_cli.guarded(PROG)

@@ -21,9 +21,8 @@ PROG = "python -m experiments.xor"
 
 def parser():
     """This CLI's argument parser."""
-    p = _cli.parser(PROG, "Structure-aware backprop on the paper's XOR (§4.1), seeds as one vmapped run.",
-                    dataset="xor")
-    return p
+    return _cli.parser(PROG, "Structure-aware backprop on the paper's XOR (§4.1), seeds as one vmapped run.",
+                       dataset="xor")
 
 
 @_cli.guarded(PROG)

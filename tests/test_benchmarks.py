@@ -182,6 +182,7 @@ def test_batched_peer_bias_shapes():
         BatchedSBP(bias, x, y, 1e-2, 1e-3, loss="bce")
 
 
+@pytest.mark.slow  # ~45 s on 2 cores: the whole quick benchmark with the torch peer; its parts run by default
 @needs_torch
 def test_quick_run_writes_json(tmp_path):
     r = _quick(tmp_path)

@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,6 +34,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 1 vs 2 devices bitwise runs by default (test_engine, test_sweep); 4 devices here
 def test_sharded_over_4_devices_equals_unsharded_bitwise():
     # 3 per device per chunk over 4 devices: 12 per chunk, 22 configs -> 2 chunks, the last padded.
     script = textwrap.dedent("""

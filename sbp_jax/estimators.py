@@ -52,7 +52,7 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import datasets, export, sources, sweep
 from .config import TrainConfig, check_finite_nonneg, check_int
@@ -190,23 +190,22 @@ class _SBPBase(SelectorMixin, BaseEstimator):
             self.path_ = auto_lam(cfg, data, seeds, metric=metric, **(self.path_params or {}))
             rec, k = self.path_.path.records, self.path_.choice.step
             score, n_edges, bad = rec.val[metric][k], rec.active[k], rec.diverged[k]
-            edges, lam, curve = tuple(w for w in self.path_.edges), float(self.path_.lam), []
+            edges, lam, history = self.path_.edges, float(self.path_.lam), None  # the path keeps no loss curve
         else:
             out = sweep.run_grid(cfg, data, sweep.make_grid(cfg, seeds=seeds))
             score, n_edges = out.pruned_val[metric], out.structure.active_per_layer.sum(axis=1)
-            bad, edges, lam = out.result.diverged_at >= 0, out.result.edges, cfg.lam
-            curve = None
+            bad, edges, lam, history = out.result.diverged_at >= 0, out.result.edges, cfg.lam, out.result.history.loss
         score = np.where(np.asarray(bad) | ~np.isfinite(score), -np.inf, score)
         if not np.isfinite(score).any():
             raise RuntimeError(f"every run diverged (non-finite loss; seeds {seeds}, lr={cfg.lr:g}): try a smaller lr")
         best = int(np.lexsort((np.asarray(n_edges), -score))[0])
-        if curve is None:
-            curve = np.asarray(out.result.history.loss[best]).tolist()
+        curve = [] if history is None else np.asarray(history[best]).tolist()
         return tuple(w[best] for w in edges), seeds[best], lam, curve
 
     def _set_net(self, edges) -> None:
         cfg = self.config_
-        names = _check_feature_names_in(self, None)
+        names = getattr(self, "feature_names_in_", None)
+        names = [f"x{i}" for i in range(self.n_features_in_)] if names is None else list(names)
         self.edges_ = edges
         self.selected_features_ = selected_features(edges, cfg.eps, names, cfg.bias)
         self._support = np.isin(names, self.selected_features_)

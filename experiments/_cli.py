@@ -42,12 +42,13 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def parser(prog: str, description: str, *, dataset: str | None = None, grid: bool = False,
-           epilog: str | None = None) -> argparse.ArgumentParser:
+           epilog: str | None = None, lam_default: str | None = None) -> argparse.ArgumentParser:
     """The flags every CLI shares: data source, training options, runs and output.
 
     `dataset` is the default `--dataset` (None: one of --dataset / --csv /
     --npz is required); `grid` gives λ, lr and ε grid flags and the sweep's
-    chunking, resume and multi-host flags."""
+    chunking, resume and multi-host flags; otherwise `--lam` also takes
+    'auto', the default when `lam_default='auto'`. Parse with `parse`."""
     p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = p.add_argument_group("data (one source: --dataset, --csv or --npz)")
@@ -63,14 +64,28 @@ def parser(prog: str, description: str, *, dataset: str | None = None, grid: boo
         d.add_argument(flag, dest=dest, type=typ, default=None, help=text)
     d.add_argument("--bare", action="store_true", default=None, help="xor: the four bare corners instead of noisy XOR")
     t = options.add_flags(p, grid=grid)
+    if not grid:
+        lam = next(a for a in t._group_actions if a.dest == "lam")
+        lam.type, lam.metavar = _lam_or_auto, "LAM|auto"
+        lam.help += (" or 'auto': λ chosen on the validation split by the 1-SE rule over a λ path "
+                     f"(default: {lam_default or 'the source' + chr(39) + 's'})")
     t.add_argument("--hidden", type=_hidden, default=None, metavar="W,...",
                    help="hidden widths when --layers is not given (default: the source's: xor 4, addition 8, "
                         f"real data {','.join(map(str, sources.TABULAR_HIDDEN))}; 'none' for no hidden layer)")
+    if not grid:
+        a = p.add_argument_group("λ path (--lam auto)")
+        a.add_argument("--path-steps", type=_at_least("--path-steps", 2), default=None,
+                       help="λ values on the path (100), rising geometrically to where every edge is pruned")
+        a.add_argument("--path-ratio", type=options._number, default=None, help="λ grows by this factor per step (1.08)")
+        a.add_argument("--path-epochs", type=_at_least("--path-epochs", 1), default=None,
+                       help="epochs at each λ, warm-started from the previous step (100)")
+        a.add_argument("--path-warmup", type=_at_least("--path-warmup", 0), default=None,
+                       help="unpenalised epochs before the path starts (200)")
     r = p.add_argument_group("runs and output")
     r.add_argument("--seed", type=_at_least("--seed", 0), default=0, help="first initialisation seed (0)")
-    r.add_argument("--seeds", type=_at_least("--seeds", 1), default=10 if grid else 1,
+    r.add_argument("--seeds", type=_at_least("--seeds", 1), default=None,
                    help="seeds seed, seed+1, ... per (λ, lr, ε), run as one vmapped program "
-                        f"({10 if grid else 1})")
+                        f"({10 if grid else '1; 5 with --lam auto'})")
     r.add_argument("--retrain", type=_at_least("--retrain", 0), default=0, metavar="EPOCHS",
                    help="after training, fine-tune the surviving edges without penalty for EPOCHS epochs; adds "
                         "retrained_* metrics (0: off)")
@@ -94,8 +109,24 @@ def parser(prog: str, description: str, *, dataset: str | None = None, grid: boo
                        help="processes in the cluster (default $JAX_NUM_PROCESSES)")
         m.add_argument("--process-id", type=_at_least("--process-id", 0), default=None,
                        help="this process's index (default $JAX_PROCESS_ID)")
-    p.set_defaults(_default_dataset=dataset)
+    p.set_defaults(_default_dataset=dataset, _lam_default=lam_default, _grid=grid)
     return p
+
+
+def _lam_or_auto(text: str):
+    return "auto" if text.strip().lower() == "auto" else options._number(text)
+
+
+def parse(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """`p.parse_args(argv)` with the defaults that depend on other flags: `--lam`
+    (the CLI's `lam_default`, e.g. 'auto') and `--seeds` (10 in a sweep, 5 with
+    `--lam auto`, else 1)."""
+    args = p.parse_args(argv)
+    if args.lam is None and args._lam_default is not None:
+        args.lam = args._lam_default
+    if args.seeds is None:
+        args.seeds = 10 if args._grid else 5 if args.lam == "auto" else 1
+    return args
 
 
 def _at_least(flag: str, minimum: int):
@@ -158,6 +189,8 @@ def make_config(args, src: sources.Source, ds: Dataset, *, history_every: int | 
     loss, then every training flag given. Grid flags (lists) set the config's
     λ, lr, ε to their first value (the grid carries the rest)."""
     changes = options.changes(args)
+    if changes.get("lam") == "auto":
+        del changes["lam"]  # chosen later, on the validation split
     first = {k: v[0] for k, v in changes.items() if isinstance(v, list)}
     changes |= first
     hidden = args.hidden if args.hidden is not None else src.hidden
@@ -176,11 +209,29 @@ def make_config(args, src: sources.Source, ds: Dataset, *, history_every: int | 
     return cfg
 
 
+PATH_FLAGS = {"n_steps": "--path-steps", "ratio": "--path-ratio", "epochs_per_step": "--path-epochs",
+              "warmup": "--path-warmup"}
+
+
+def path_options(args) -> dict:
+    """The λ path's settings the user gave (`sbp_jax.path.run_path` keywords)."""
+    given = {k: getattr(args, flag[2:].replace("-", "_")) for k, flag in PATH_FLAGS.items()}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def make_grid(args, cfg: TrainConfig) -> sweep.Grid:
     """The grid: the grid flags' λ, lr, ε values (or the config's) × the seeds."""
     lists = {k: v for k, v in options.changes(args).items() if isinstance(v, list)}
     return sweep.make_grid(cfg, lams=lists.get("lam"), lrs=lists.get("lr"), epss=lists.get("eps"),
                            seeds=range(args.seed, args.seed + args.seeds))
+
+
+def _flag_message(message: str) -> str:
+    """A library message in terms of the CLI's flags (training options, λ path settings)."""
+    for name, flag in PATH_FLAGS.items():
+        if message.startswith(f"{name}="):
+            return flag + message[len(name):]
+    return options.flag_message(message)
 
 
 def guarded(prog: str):
@@ -196,7 +247,7 @@ def guarded(prog: str):
             except (ValueError, TypeError, OSError) as e:
                 if "--debug" in argv or os.environ.get("SBP_DEBUG", "") not in ("", "0"):
                     raise
-                print(f"usage: {prog} [-h] ...\n{prog}: error: {options.flag_message(str(e))}", file=sys.stderr)
+                print(f"usage: {prog} [-h] ...\n{prog}: error: {_flag_message(str(e))}", file=sys.stderr)
                 raise SystemExit(2) from None
         return run
     return wrap

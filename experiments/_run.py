@@ -100,15 +100,73 @@ def execute(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: 
 def run_seeds(parser, argv, name, analyse=None) -> dict:
     """A CLI that runs `--seeds` seeds of one config: parse `argv` with
     `parser`, load the data, build the config and grid, run, write, print.
+    With `--lam auto` λ is chosen on the validation split first (`execute_auto`).
     `name(ds)` names the task; `analyse(ds, cfg)`, if given, returns the
     `execute` hook (or None). Returns the results document."""
-    args = parser.parse_args(argv)
+    args = _cli.parse(parser, argv)
     src, ds, params = _cli.load_data(args)
     cfg = _cli.make_config(args, src, ds)
-    hook = analyse(ds, cfg) if analyse is not None else None
-    doc, _, folder = execute(name(ds), args, argv, src, ds, params, cfg, _cli.make_grid(args, cfg), analyse=hook)
+    if args.lam == "auto":
+        doc, _, folder, cfg = execute_auto(name(ds), args, argv, src, ds, params, cfg)
+    else:
+        hook = analyse(ds, cfg) if analyse is not None else None
+        doc, _, folder = execute(name(ds), args, argv, src, ds, params, cfg, _cli.make_grid(args, cfg), analyse=hook)
     print_runs(doc, cfg, folder)
+    if "path" in doc:
+        print_path(doc["path"])
     return doc
+
+
+def execute_auto(name: str, args, argv, src: Source, ds: Dataset, params: dict,
+                 cfg: TrainConfig, folder: str | None = None) -> tuple[dict, chunks.RunOutputs, Path, TrainConfig]:
+    """`--lam auto`: the λ path over the seeds (one compiled program), λ chosen by the 1-SE
+    rule on the validation split (`sbp_jax.path.auto_lam`); the chosen nets become
+    ordinary records. Also writes path.npz and path.png. Returns `(document, outputs,
+    folder, the config with the chosen λ)`."""
+    from sbp_jax import path
+
+    out_dir = results.ensure_folder(args.out if args.out is not None else Path("runs") / (folder or name))
+    t0 = time.perf_counter()
+    auto = path.auto_lam(cfg, ds, seeds=list(range(args.seed, args.seed + args.seeds)), **_cli.path_options(args))
+    out, grid = path.run_outputs(auto, ds)
+    cfg = cfg.replace(lam=auto.lam)
+    p = auto.path
+    timing = dict(p.timing, total_s=time.perf_counter() - t0, n_configs=len(grid), devices=len(jax.devices()),
+                  kernel=p.settings.get("kernel", "engine"), configs_run=len(grid))
+    steps = len(p.records.lam)
+    per_step = p.settings["epochs_per_step"]
+    timing.update(path_steps=steps, epochs_per_step=per_step)
+    timing["config_epochs_per_s"] = (len(grid) * steps * per_step / timing["run_s"]) if timing.get("run_s") else None
+    recs = results.records(out, grid, cfg, ds)
+    results.warn_diverged(recs)
+    summary = results.summarise(recs)
+    info = {"rule": auto.choice.rule, "lam": auto.lam, "reason": auto.choice.reason, "metric": auto.metric,
+            "best_validation": {"lam": float(auto.best.lam), "step": int(auto.best.step), "reason": auto.best.reason},
+            "settings": p.settings, "lam_max": p.lam_max, "steps": path.step_table(p.records, auto.metric),
+            "importances": auto.importances}
+    doc = results.document(name, cfg, ds, params, recs, summary, paper=src.paper, timing=timing, argv=argv, path=info)
+    results.write(out_dir, doc, out, grid)
+    io.write_npz(out_dir / "path.npz", **path.npz_arrays(p, auto.metric))
+    if not args.no_plots:
+        io.save_figure(path.plot_path(auto, f"{name} {list(cfg.layers)}: λ path, {len(grid)} seed(s)"),
+                       out_dir / "path.png")
+        write_plots(name, cfg, ds, doc, out, out_dir)
+    return doc, out, out_dir, cfg
+
+
+def print_path(info: dict, top: int = 12) -> None:
+    """The λ the path chose and why, and the inputs ranked by the λ at which they leave it."""
+    print(f"λ auto ({info['rule']} on validation {info['metric']}): λ = {info['lam']:.4g}; {info['reason']}")
+    print(f"best validation: λ = {info['best_validation']['lam']:.4g}; {info['best_validation']['reason']}")
+    imp = info["importances"]
+    if imp:
+        print("feature importances (λ at which the feature's last edge leaves the path, median over seeds; "
+              "stability = fraction of seeds selecting it at the chosen λ):")
+        for r in imp[:top]:
+            stab = "–" if r["stability"] is None else f"{r['stability']:.2f}"
+            print(f"  {r['rank']:>3}. {r['feature']:<24} exit λ {r['exit_lam_median']:.4g}  stability {stab}")
+        if len(imp) > top:
+            print(f"  ... {len(imp) - top} more in results.json")
 
 
 def write_plots(name: str, cfg: TrainConfig, ds: Dataset, doc: dict, out: chunks.RunOutputs, folder: Path) -> None:
@@ -201,8 +259,10 @@ def _print_features(doc: dict, g: dict) -> None:
 
 def _print_timing(t: dict, n: int, cfg: TrainConfig, folder: Path) -> None:
     rate = t.get("config_epochs_per_s")
-    print(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.3f} s ({n} run(s) × {cfg.epochs} epochs = "
-          f"{_fmt(rate)} config-epochs/s on {t['devices']} device(s)), " + sweep.kernel_line(t))
+    work = (f"λ path: {t['path_steps']} steps × {t['epochs_per_step']} epochs × {n} run(s)" if "path_steps" in t
+            else f"{n} run(s) × {cfg.epochs} epochs")
+    print(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.3f} s ({work} = {_fmt(rate)} config-epochs/s on "
+          f"{t['devices']} device(s)), " + sweep.kernel_line(t))
     print(f"wrote {folder}/results.json, edges.npz")
 
 

@@ -33,7 +33,7 @@ def parser():
 @_cli.guarded(PROG)
 def main(argv: list[str] | None = None) -> dict:
     p = parser()
-    args = p.parse_args(argv)
+    args = _cli.parse(p, argv)
     if isinstance(args.lam, str):
         args.lam = _cli.options.grid_values(args.lam)
     if args.distributed:

@@ -17,7 +17,8 @@ PROG = "python -m experiments.tabular"
 
 def parser():
     """This CLI's argument parser."""
-    return _cli.parser(PROG, "Structure-aware backprop on real tabular data: a pruned net and the features it uses.")
+    return _cli.parser(PROG, "Structure-aware backprop on real tabular data: a pruned net and the features it uses.",
+                       lam_default="auto")
 
 
 @_cli.guarded(PROG)

@@ -48,14 +48,17 @@ def parser():
 @_cli.guarded(PROG)
 def main(argv: list[str] | None = None) -> dict:
     p = parser()
-    args = p.parse_args(argv)
+    args = _cli.parse(p, argv)
     src, ds, params = _cli.load_data(args)
     cfg = _cli.make_config(args, src, ds)
     grid = _cli.make_grid(args, cfg)
     data = ds
     seeds = [int(s) for s in grid.seed]
     t0 = time.perf_counter()
-    doc, res, out = _run.execute(ds.name, args, argv, src, ds, params, cfg, grid, folder=f"topology_{ds.name}")
+    if args.lam == "auto":
+        doc, res, out, cfg = _run.execute_auto(ds.name, args, argv, src, ds, params, cfg, folder=f"topology_{ds.name}")
+    else:
+        doc, res, out = _run.execute(ds.name, args, argv, src, ds, params, cfg, grid, folder=f"topology_{ds.name}")
     timing = doc["timing"]
     timing["total_s"] = time.perf_counter() - t0
     edges = [np.asarray(w) for w in res.result.edges]

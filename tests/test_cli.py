@@ -244,6 +244,30 @@ def test_bias_dropout_retrain_rewind_end_to_end(tmp_path):
     assert "retrained_test_accuracy" in r["summary"][0]["metrics"]
 
 
+# ------------------------------------------------------------ --lam auto: λ chosen on validation over a path
+def test_lam_auto_recovers_the_planted_features_of_a_csv(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5))
+    y = 1.5 * x[:, 0] - 2 * x[:, 1] + 0.1 * rng.normal(size=300)
+    lines = ["p,q,c,d,e,y"] + [",".join(f"{v:.4f}" for v in r) + f",{t:.4f}" for r, t in zip(x, y)]
+    (tmp_path / "planted.csv").write_text("\n".join(lines) + "\n")
+    with adam_promotion():  # --lam auto is the tabular default
+        doc = tabular.main(["--csv", str(tmp_path / "planted.csv"), "--target", "y", "--seeds", "3",
+                            "--path-steps", "40", "--path-ratio", "1.2", "--path-epochs", "40", "--out",
+                            str(tmp_path / "o")])
+    info = doc["path"]
+    assert info["rule"] == "1se" and doc["config"]["lam"] == info["lam"] > 0
+    assert [r["lam"] for r in doc["records"]] == [np.float32(info["lam"]).item()] * 3
+    assert [set(r["selected_features"]) for r in doc["records"]] == [{"p", "q"}] * 3
+    assert doc["summary"][0]["metrics"]["test_r2"]["mean"] > 0.99
+    assert [r["feature"] for r in info["importances"][:2]] == ["p", "q"] or \
+        [r["feature"] for r in info["importances"][:2]] == ["q", "p"]
+    assert len(info["steps"]) >= 2 and {"lam", "active_edges_mean", "val_r2_mean"} <= set(info["steps"][0])
+    for f in ("path.png", "path.npz", "results.json", "edges.npz"):
+        assert (tmp_path / "o" / f).exists(), f
+    assert "λ auto (1se" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------ bad inputs: one line, exit 2
 BAD = [
     ("xor", ["--lam", "nan"], "--lam=nan is invalid"),
@@ -285,6 +309,9 @@ BAD = [
     ("sweep", ["--chunk", "0"], "--chunk='0' is invalid"),
     ("sweep", ["--csv", "d.csv", "--npz", "d.npz"], "--csv and --npz are given"),
     ("topology", ["--top", "0"], "--top='0' is invalid"),
+    ("tabular", ["--dataset", "wine", "--path-ratio", "0.5"], "--path-ratio=0.5 is invalid"),
+    ("xor", ["--lam", "auto"], "invalid for λ auto: allowed a data set with a validation split"),
+    ("xor", ["--lam", "often"], "argument --lam: 'often' is not a number"),
     ("topology", ["--out", "/proc/no/such/dir"], "--out='/proc/no/such/dir' is invalid"),
 ]
 

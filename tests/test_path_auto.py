@@ -10,8 +10,8 @@ import pytest
 from sbp_jax import datasets, io, results, tasks
 from sbp_jax.config import TrainConfig
 from sbp_jax.network import forward
-from sbp_jax.path import (auto_lam, exit_lams, importances, npz_arrays, plot_data, plot_path, run_outputs,
-                          sample_se, step_table)
+from sbp_jax.path import (auto_lam, exit_lams, importances, npz_arrays, outputs_of, plot_data, plot_path,
+                          run_outputs, sample_se, step_table)
 from sbp_jax.structure import masked
 
 NAMES = ("p", "q", "a", "b", "c", "d", "e", "f")
@@ -77,6 +77,9 @@ def test_run_outputs_build_ordinary_results_records(auto):
     np.testing.assert_allclose([r["metrics"]["pruned_val_r2"] for r in recs],
                                a.path.records.val["r2"][a.choice.step], rtol=1e-5)
     assert results.summarise(recs)[0]["selected_features_counts"] == {"p": 3, "q": 3}
+    two, g2 = outputs_of(a.path, ds, tuple(w[[2, 0]] for w in a.edges), a.lam, runs=[2, 0])  # e.g. best_of_k's
+    np.testing.assert_array_equal(g2.seed, a.path.seeds[[2, 0]])
+    np.testing.assert_array_equal(two.pruned_test["r2"], out.pruned_test["r2"][[2, 0]])
 
 
 def test_plot_shows_the_metric_band_the_edges_and_the_chosen_lam(auto):

@@ -7,10 +7,12 @@
   `sparsest_meeting` a `Condition` after a short retrain, `polish` (verified
   greedy edge removal), `best_of_k` restarts; each returns a `Choice` with its reason.
 * `importances` (importance.py): the λ at which each input leaves the path, and its stability.
-* `auto_lam`, `run_outputs`, `plot_path` (auto.py): `--lam auto` by 1-SE on validation.
+* `auto_lam`, `run_outputs`, `outputs_of`, `plot_path`, `step_table`, `npz_arrays` (auto.py): `--lam auto`
+  by 1-SE on validation, and the results layer's inputs for any chosen nets.
 """
 
-from .auto import AutoLam, auto_lam, npz_arrays, plot_data, plot_path, run_outputs, sample_se, step_table
+from .auto import (AutoLam, auto_lam, npz_arrays, outputs_of, plot_data, plot_path, run_outputs, sample_se,
+                   step_table)
 from .importance import exit_lams, importances
 from .program import PathRecords
 from .rules import Choice, best_validation, one_se, step_stats
@@ -30,6 +32,7 @@ __all__ = [
     "importances",
     "npz_arrays",
     "one_se",
+    "outputs_of",
     "plot_data",
     "plot_path",
     "polish",

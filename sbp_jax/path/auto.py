@@ -130,20 +130,35 @@ def _evaluate(static: TrainConfig):
     return jax.jit(jax.vmap(functools.partial(evaluate_one, static), in_axes=(None, 0, 0)))
 
 
-def run_outputs(auto: AutoLam, data) -> tuple[RunOutputs, Grid]:
-    """The chosen nets as `sweep.run_grid` would return them (metrics on every split, the
-    structure; no history), with their `Grid` (λ, lr, ε, seed per run)."""
-    cfg = auto.path.config
-    seeds = auto.path.seeds
-    C = len(seeds)
-    grid = Grid(np.full(C, auto.lam, np.float32), np.full(C, cfg.lr, np.float32), np.full(C, cfg.eps, np.float32),
-                np.asarray(seeds, np.int64))
+def outputs_of(path: Path, data, weights, lam, runs=None, diverged=None) -> tuple[RunOutputs, Grid]:
+    """Any nets of a path as `sweep.run_grid` would return them (metrics on every split, the
+    structure; no history), with their `Grid`: the `run_outputs` of a per-run `Choice`
+    (`weights`, `lam`; for `best_of_k` pass `runs=choice.run`, the path runs they came from).
+
+    Args:
+      path: the path the nets come from (its config and seeds).
+      weights: per layer `(N, n_out, n_in)`.
+      lam: λ per net `(N,)` or one value.
+      runs: `(N,)` indices into `path.seeds` (default: all runs, N = C).
+      diverged: `(N,)` bool, nets whose training loss went non-finite (default: none).
+    """
+    cfg = path.config
+    seeds = np.asarray(path.seeds if runs is None else path.seeds[np.asarray(runs)], np.int64)
+    N = len(seeds)
+    grid = Grid(np.broadcast_to(np.asarray(lam, np.float32), (N,)).copy(), np.full(N, cfg.lr, np.float32),
+                np.full(N, cfg.eps, np.float32), seeds)
     arrays = tuple(jnp.asarray(a) for a in split_arrays(cfg, data))
-    diverged = np.asarray(auto.path.records.diverged[auto.choice.step])
-    res = TrainResult(tuple(jnp.asarray(w) for w in auto.edges), History.empty(C),
-                      jnp.asarray(np.where(diverged, 0, -1), jnp.int32), None)
+    bad = np.zeros(N, bool) if diverged is None else np.asarray(diverged, bool)
+    res = TrainResult(tuple(jnp.asarray(w) for w in weights), History.empty(N),
+                      jnp.asarray(np.where(bad, 0, -1), jnp.int32), None)
     hyper = Hyper(*(jnp.asarray(a) for a in (grid.lam, grid.lr, grid.eps)))
     return jax.tree.map(np.asarray, _evaluate(cfg.static_part())(arrays, res, hyper)), grid
+
+
+def run_outputs(auto: AutoLam, data) -> tuple[RunOutputs, Grid]:
+    """The chosen nets of `auto_lam` as `sweep.run_grid` would return them, with their `Grid`
+    (λ, lr, ε, seed per run); a run whose loss went non-finite is marked diverged."""
+    return outputs_of(auto.path, data, auto.edges, auto.lam, diverged=auto.path.records.diverged[auto.choice.step])
 
 
 def step_table(records, metric: str) -> list[dict]:

@@ -165,7 +165,7 @@ def test_help_lists_every_option(cli, capsys):
 def _tabular(tmp_path, capsys, *args):
     out = tmp_path / "out"
     with adam_promotion():
-        res = tabular.main([*args, "--epochs", "5", "--seeds", "2", "--hidden", "4", "--history-every", "0",
+        res = tabular.main([*args, "--lam", "1e-3", "--epochs", "5", "--seeds", "2", "--hidden", "4", "--history-every", "0",
                             "--no-plots", "--out", str(out)])
     assert json.loads((out / "results.json").read_text())["records"] == json.loads(json.dumps(res["records"]))
     assert len(res["records"]) == 2 and res["provenance"]["argv"]

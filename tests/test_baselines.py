@@ -103,11 +103,10 @@ def test_gradient_boosting_counts_tree_nodes(small_sets):
     assert np.all(c.features >= 1) and np.all(c.val > 0.8)
 
 
-@pytest.mark.slow  # LassoNet trains a torch path (~30 s on 2 busy cores)
 def test_lassonet_path_when_installed(small_sets):
     pytest.importorskip("lassonet")
     ds = small_sets[1]
     ds = dataclasses.replace(ds, x_train=ds.x_train[:120], y_train=ds.y_train[:120])
-    c = baselines.lassonet(ds, hidden=(4,), epochs=20, path_multiplier=1.5)
+    c = baselines.lassonet(ds, hidden=(4,), epochs=20, path_multiplier=2.0, threads=1)
     assert len(c.param) >= 2 and np.all(np.diff(c.param) > 0)
     assert c.features[0] == ds.n_in and c.features[-1] < ds.n_in  # the path drops inputs

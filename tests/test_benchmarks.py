@@ -77,6 +77,7 @@ def _git_status(path: str) -> str | None:
     return p.stdout if p.returncode == 0 else None
 
 
+@pytest.mark.slow  # ~25 s: a whole quick benchmark run; the default-folder logic is test_default_output_folder
 def test_quick_run_without_peers_writes_our_side(tmp_path):
     """What runs without torch (the CI machine): our single runs and sweeps, the JSON and the plot.
     Run without --out: a quick run writes to ./runs/benchmarks/ and leaves the committed results alone."""

@@ -61,6 +61,7 @@ def test_sharded_over_4_devices_equals_unsharded_bitwise():
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.slow  # ~20 s: three processes; 1 vs 2 devices bitwise stays in the default run
 def test_two_processes_under_jax_distributed_equal_single_process(tmp_path):
     args = [sys.executable, "-m", "experiments.sweep", "--task", "xor", "--lams", "0,1e-2,1e-1", "--seeds", "5",
             "--epochs", "60", "--chunk", "2", "--no-plots", "--no-progress"]

@@ -8,7 +8,10 @@ For each net in `NETS` and each option of its plan, `sweep.run_grid(cfg.replace(
 history_every=0), data, grid)` is timed exactly as `throughput.ours_sweep` times the plain sweeps (compile
 excluded by a warm-up on the same chunk shape, best of `repeats` whole-grid runs), on a grid of
 16 λ × configs/16 seeds (`throughput.make_sweep_grid`). Each row records the rate in config-epochs/s, its
-ratio to the same net's plain row, the kernel `run_grid` ran, and, for the rows the batched PyTorch
+ratio to the same net's plain row, the kernel `run_grid` ran, the Adam steps per epoch (ceil(n/b) with
+minibatches, else 1), the rate in config-steps/s and its ratio to the plain row's (one step per epoch):
+a minibatch epoch is that many steps, each on b samples instead of n, so config-epochs/s alone charges
+minibatches for the steps they are asked to take; and, for the rows the batched PyTorch
 peer implements (`PEER_OPTIONS`: plain and bias), the ratio to that peer at its best chunking
 (`throughput.peer_sweep`, all configs in one batch, compiled whenever `run.main` compiles the peer for a
 grid of `PEER_COMPILE_MIN` configs (--full; --peer-compile auto or on); when compiled, also
@@ -33,6 +36,7 @@ from benchmarks.throughput import (
 )
 from sbp_jax.config import TrainConfig
 from sbp_jax.datasets import Dataset
+from sbp_jax.loop import minibatch_plan
 
 # The `TrainConfig` changes of each row; "plain" is the paper's setting, the baseline of the ratios.
 OPTIONS = {
@@ -102,7 +106,9 @@ def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for:
       on_row: called with the rows so far after each row (e.g. to write the JSON).
     Returns:
       one dict per row: `net`, `layers`, `loss`, `option`, `changes` (the `TrainConfig` fields set),
-      `configs`, `epochs`, `config_epochs_per_s`, `ratio_to_plain`, `kernel`, `ours` (`throughput.measure`'s
+      `configs`, `epochs`, `config_epochs_per_s`, `ratio_to_plain`, `steps_per_epoch`,
+      `config_steps_per_s`, `ratio_to_plain_per_step` (config-steps/s over the plain row's),
+      `kernel`, `ours` (`throughput.measure`'s
       record: seconds, warm-up, chunk, memory); on peer rows also `peer`, `peer_chunked` or
       `peer_eager` (see `_peer_best`), `peer_best_config_epochs_per_s` and `ratio_ours_over_peer_best`.
     """
@@ -117,12 +123,17 @@ def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for:
             ours = measure(lambda: ours_sweep(net, n, epochs, None, cfg=cfg, data=data), n, epochs, repeats, mem)
             rate = ours["config_epochs_per_s"]
             plain_rate = rate if option == "plain" else plain_rate
+            steps = minibatch_plan(len(data.x_train), cfg.batch_size)[0]
             row = {"net": net, "layers": list(cfg.layers), "loss": cfg.loss, "option": option,
                    "changes": OPTIONS[option], "configs": n, "epochs": epochs, "config_epochs_per_s": rate,
-                   "ratio_to_plain": rate / plain_rate if plain_rate else None, "kernel": ours["kernel"],
-                   "ours": ours}
+                   "ratio_to_plain": rate / plain_rate if plain_rate else None, "steps_per_epoch": steps,
+                   "config_steps_per_s": rate * steps,
+                   "ratio_to_plain_per_step": rate * steps / plain_rate if plain_rate else None,
+                   "kernel": ours["kernel"], "ours": ours}
             msg = (f"options {net:13s} {option:13s} C={n:>5d} E={epochs:>4d}: {rate:.3g} config-epochs/s, "
                    f"{row['ratio_to_plain'] or float('nan'):.2f}x plain, kernel {row['kernel']}")
+            if steps > 1:
+                msg += f"; {steps} steps/epoch: {rate * steps:.3g} config-steps/s, {row['ratio_to_plain_per_step']:.2f}x plain per step"
             if have_torch and option in PEER_OPTIONS:
                 peer_kw = peer_kw_for(max(n, PEER_COMPILE_MIN))
                 row.update(_peer_best(net, cfg, data, n, epochs, torch_device, peer_kw, repeats, mem))

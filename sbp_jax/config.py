@@ -79,9 +79,14 @@ class TrainConfig:
         0 = no history); bounded memory for long runs and big sweeps.
       batch_size: samples per Adam step; 0 (the default, the paper's setting)
         = full batch, one step per epoch. With b > 0 an epoch is
-        ceil(n/b) steps over a fresh keyed shuffle of the data; the ragged
-        last batch is padded and masked out of the loss (see `train.py`).
-        b >= n is full batch.
+        ceil(n/b) steps over a fresh shuffle of the data per epoch; the
+        ragged last batch is padded and masked out of the loss (see
+        `loop.py`). b >= n is full batch.
+      shuffle_seed: the seed of the minibatch order, in [0, 2**32): epoch t's
+        order is a pure function of (shuffle_seed, t), shared by every run
+        with this seed (like the data seed: the run's key varies the
+        initialisation and the dropout masks, not the batches; see
+        `loop.epoch_batches`). Unused with full batch.
       penalty: how the L1 term acts, one of `PENALTIES`: 'subgradient' (the
         paper: λ·sign(w) added to the gradient before Adam), 'proximal'
         (soft-thresholding after Adam in Adam's preconditioned coordinates,
@@ -132,6 +137,7 @@ class TrainConfig:
     dtype: str = "float32"
     history_every: int = 1
     batch_size: int = 0
+    shuffle_seed: int = 0
     penalty: str = "subgradient"
     layer_lams: tuple[float, ...] | None = None
     lam_schedule: str = "constant"
@@ -160,8 +166,10 @@ class TrainConfig:
         for name in ("lam", "eps"):
             object.__setattr__(self, name, check_finite_nonneg(name, getattr(self, name)))
         object.__setattr__(self, "lr", check_finite_nonneg("lr", self.lr, positive=True))
-        for name, minimum in (("epochs", 1), ("history_every", 0), ("batch_size", 0)):
+        for name, minimum in (("epochs", 1), ("history_every", 0), ("batch_size", 0), ("shuffle_seed", 0)):
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum))
+        if self.shuffle_seed >= 2**32:
+            _fail("shuffle_seed", self.shuffle_seed, "an integer in [0, 2**32)")
         check_choice("init", self.init, INITS)
         check_choice("dtype", self.dtype, DTYPES)
         self._check_penalty_options(layers)

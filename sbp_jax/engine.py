@@ -10,6 +10,9 @@ second copy of the method:
   config axes: small layers unrolled into per-unit multiply-adds, larger ones
   one matrix product over all configs' units); data shared by the configs is
   `(S, n_in, 1)`, so XLA fuses a layer into a few loops vectorised over C;
+  minibatches too: the order is the shuffle seed's, not the run's
+  (`loop.epoch_batches`), so a chunk draws one order per epoch and its
+  configs read the same batches;
 * the forward pass is `network.forward_layers`, the loss
   `objective.weighted_task_loss_from_logits` (both the reference's own code);
 * the update is `penalty.make_optimizer`'s optax transformation, the
@@ -21,20 +24,24 @@ second copy of the method:
   (`kernel='two_layer'`, `two_layer.two_layer_grads`; chosen by profile, see
   benchmarks/README.md), pinned against `jax.grad` and the reference by the
   conformance tests;
-* the task loss is computed only on epochs that record history or use
-  minibatches; other epochs set `diverged_at` by a cheap bound on the outputs
-  and compute the exact loss only when the bound cannot rule out a
-  non-finite one (`_output_bound`), so `diverged_at` is the reference's.
+* the task loss is computed only on epochs that record history; other
+  epochs set `diverged_at` by a cheap bound on the outputs (of the edges each
+  step starts from) and compute the exact loss only when the bound cannot
+  rule out a non-finite one (`_output_bound`), so `diverged_at` is the
+  reference's.
 
 No reduction crosses configs (the only matrix product batched over configs
 reads shared data or is batched per config), so a config's result does not
-depend on the other configs of its chunk, bitwise; results equal the
-reference's to float32 rounding (some operations are ordered differently).
+depend on the other configs of its chunk, bitwise (with minibatches, warm
+starts at different epochs in one chunk take per-config batches instead,
+equal to float32 rounding); results equal the reference's to float32
+rounding (some operations are ordered differently).
 `kernels.select` decides which gradient kernel runs.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -103,7 +110,7 @@ def _autodiff(static: TrainConfig, lay: Layout, edges, x, y, wts):
 _GRADS = {"two_layer": two_layer_grads, "autodiff": _autodiff}
 
 
-# Cheap divergence check (full-batch epochs that record no history). `diverged_at` is the first
+# Cheap divergence check (epochs that record no history). `diverged_at` is the first
 # epoch whose task loss is non-finite (the reference's definition). On the other epochs the engine
 # computes, per config, a bound B on the output pre-activations from the weights: with
 # b_0[j] = max_s |x[s, j]|, 1 for a bias node, b_{l+1}[i] = Σ_j |w̃_l[i, j]|·b_src[j] over the
@@ -113,10 +120,13 @@ _GRADS = {"two_layer": two_layer_grads, "autodiff": _autodiff}
 # outputs, or samples for cross-entropy) of size at most T + 1 (bce: softplus(z) − y·z <= |z| +
 # log 2), (T + max|y|)² (mse) or 2T + log(n_out) + 1 (cross-entropy) sum to at most
 # float32-max / 16, the loss of that epoch is finite, so the check cannot flag it. The factor 16
-# covers float32 rounding of z and B. B >= T or non-finite is only "suspicious": then, if any
-# not-yet-diverged config of the chunk is suspicious, the exact task loss is computed (`lax.cond`)
-# and `diverged_at` updated from it exactly as the reference does. The cond reads other configs
-# only to decide whether to do work, never to change a value; the updates never read the loss.
+# covers float32 rounding of z and B. With minibatches B is checked at the edges every step starts
+# from: a batch's terms are some of the n samples' terms, and the epoch's loss (the size-weighted
+# mean of its batches' losses) sums at most n of them, so it is finite when every step's B < T.
+# B >= T or non-finite is only "suspicious": then, if any not-yet-diverged config of the chunk is
+# suspicious, the exact task loss is computed (`lax.cond`) and `diverged_at` updated from it exactly
+# as the reference does. The cond reads other configs only to decide whether to do work, never to
+# change a value; the updates never read the loss.
 _F32_MAX = float(jnp.finfo(jnp.float32).max)
 
 
@@ -159,7 +169,8 @@ def train_chunk(
     Args:
       static: the shared static settings (`config.static_part()`).
       x: inputs `(n, n_in)` float32; y: targets `(n, n_out)` float32, or `(n,)` int32 labels.
-      keys: one PRNG key per config (initial edges, minibatch order, dropout masks).
+      keys: one PRNG key per config (initial edges, dropout masks; the minibatch order is the
+        shuffle seed's, `loop.epoch_batches`, shared by the configs).
       hyper: λ, lr, ε, each `(C,)` float32.
       kernel: the gradient kernel, one of `GRADIENT_KERNELS` (see `kernels.select`).
       init: per-config start states, leading axis C (default: each key's fresh state).
@@ -171,7 +182,8 @@ def train_chunk(
     lay = static.layout
     C = keys.shape[0]
     grads_fn = _GRADS[kernel]
-    if init is None:
+    fresh = init is None
+    if fresh:
         init = jax.vmap(lambda k, h: fresh_state(static, k, h))(keys, hyper)
     state = to_last(init)
     update = jax.vmap(lambda h, g, s, e: optimizer(static, h).update(g, s, e), in_axes=(0, -1, -1, -1),
@@ -198,51 +210,75 @@ def train_chunk(
         updates, opt_state = update(hyper, tuple(grads), opt_state, edges)
         return optax.apply_updates(edges, updates), opt_state, task
 
-    def minibatches(edges, opt_state, epoch, drop):
-        idx, weights = jax.vmap(epoch_batches, in_axes=(0, 0, None, None))(keys, epoch, n, static.batch_size)
+    def minibatches(edges, opt_state, epoch, drop, shared, cheap=False):
+        """One epoch of ceil(n/b) Adam steps, with its task loss `(C,)` (`cheap`: instead, whether the
+        bound of the edges before some step is suspicious, `(C,)` bool; see `plain`). `shared`: every
+        config is at the same epoch, so one order serves them all and the batches are shared data
+        `(b, n_in, 1)` (the fast layout); else each config's batches `(b, n_in, C)` from its own order."""
+        if shared:
+            idx, weights = epoch_batches(static.shuffle_seed, epoch[0], n, static.batch_size)
+            xs, ys = x3[idx], y3[idx]  # (n_batches, b, n_in, 1), the same for y
+        else:
+            idx, weights = jax.vmap(epoch_batches, in_axes=(None, 0, None, None), out_axes=-1)(
+                static.shuffle_seed, epoch, n, static.batch_size)  # (n_batches, b, C)
+            weights = weights[..., 0]
+            xs = jnp.swapaxes(x[idx], -1, -2)  # (n_batches, b, n_in, C)
+            ys = y[idx] if y.ndim == 1 else jnp.swapaxes(y[idx], -1, -2)
 
-        def body(carry, batch):
-            edges, opt_state = carry
-            ib, wb = batch  # (C, b), (b,)
-            xb = jnp.moveaxis(x[ib], 0, -1)  # (b, n_in, C)
-            yb = jnp.moveaxis(y[ib], 0, -1)
-            edges, opt_state, task = apply(edges, opt_state, drop, xb, yb, wb[:, None])
-            return (edges, opt_state), task
+        def body(carry, following):  # a step on the batch in the carry; the following one goes into it, so
+            # no fusion reads a dynamic slice of `batches` (XLA fused one into addition's transposing
+            # fusion: 2x slower epochs, benchmarks/README.md)
+            edges, opt_state, (xb, yb, wb) = carry
+            new_edges, opt_state, task = apply(edges, opt_state, drop, xb, yb, wb[:, None])
+            return (new_edges, opt_state, following), suspicious(edges) if cheap else task
 
-        (edges, opt_state), tasks = jax.lax.scan(body, (edges, opt_state), (jnp.moveaxis(idx, 1, 0), weights[0]))
+        batches = (xs, ys, weights)
+        first, following = jax.tree.map(lambda a: a[0], batches), jax.tree.map(lambda a: jnp.roll(a, -1, 0), batches)
+        (edges, opt_state, _), tasks = jax.lax.scan(body, (edges, opt_state, first), following)
+        if cheap:
+            return edges, opt_state, jnp.any(tasks, axis=0)
         # times 1/n, not / n: XLA turns a division by a constant into this in some programs only,
         # which broke the bitwise equality of one- and two-device sweeps
-        return edges, opt_state, jnp.sum(tasks * jnp.sum(weights[0], axis=1)[:, None], axis=0) * (1.0 / n)
+        return edges, opt_state, jnp.sum(tasks * jnp.sum(weights, axis=1)[:, None], axis=0) * (1.0 / n)
 
-    def step(carry):
+    def step(carry, shared=True):
         """One epoch, with its task loss `(C,)`."""
         (edges, opt_state, epoch), diverged_at = carry
         drop = masks_of(edges, epoch)
         if n_batches == 1:
             edges, opt_state, task = apply(edges, opt_state, drop, x3, y3, None)
         else:
-            edges, opt_state, task = minibatches(edges, opt_state, epoch, drop)
+            edges, opt_state, task = minibatches(edges, opt_state, epoch, drop, shared)
         diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)
         return (TrainState(edges, opt_state, epoch + 1), diverged_at), task
 
     xmax = jnp.max(jnp.abs(x), axis=0)
-    threshold = _bound_threshold(x, y, static.loss, static.layers[-1])
+    threshold = _bound_threshold(x, y, static.loss, static.layers[-1])  # of all n samples: holds for any batch
 
-    def plain(carry):
-        """A full-batch epoch that records nothing; `diverged_at` by the cheap check."""
+    def suspicious(edges):
+        return ~(_output_bound(edges, xmax, lay, static.hidden_activation, 1.0 / (1.0 - p)) < threshold)
+
+    def plain(carry, shared=True):
+        """An epoch that records nothing; `diverged_at` by the cheap check (the bound of the edges each
+        step starts from; minibatch epochs then skip the per-step task loss: XOR 1.7x, addition 1.2x)."""
         (edges, opt_state, epoch), diverged_at = carry
         drop = masks_of(edges, epoch)
-        new_edges, opt_state, _ = apply(edges, opt_state, drop, x3, y3, None)
-        bound = _output_bound(edges, xmax, lay, static.hidden_activation, 1.0 / (1.0 - p))
-        suspicious = ~(bound < threshold)
+        if n_batches == 1:
+            new_edges, new_opt, _ = apply(edges, opt_state, drop, x3, y3, None)
+            flagged = suspicious(edges)
+        else:
+            new_edges, new_opt, flagged = minibatches(edges, opt_state, epoch, drop, shared, cheap=True)
 
-        def exact(d):
-            task = weighted_task_loss_from_logits(forward(dropped_out(edges, drop), x3, static.hidden_activation, lay), y3, None,
-                              static.loss)
+        def exact(d):  # the epoch's task loss (minibatches: its steps again), as the reference computes it
+            if n_batches == 1:
+                task = weighted_task_loss_from_logits(forward(dropped_out(edges, drop), x3, static.hidden_activation,
+                                                              lay), y3, None, static.loss)
+            else:
+                task = minibatches(edges, opt_state, epoch, drop, shared)[2]
             return jnp.where((d < 0) & ~jnp.isfinite(task), epoch, d)
 
-        diverged_at = jax.lax.cond(jnp.any(suspicious & (diverged_at < 0)), exact, lambda d: d, diverged_at)
-        return TrainState(new_edges, opt_state, epoch + 1), diverged_at
+        diverged_at = jax.lax.cond(jnp.any(flagged & (diverged_at < 0)), exact, lambda d: d, diverged_at)
+        return TrainState(new_edges, new_opt, epoch + 1), diverged_at
 
     def record(before, after, task):
         edges = before[0].edges
@@ -250,9 +286,17 @@ def train_chunk(
         active = sum(jnp.sum(jnp.abs(w) >= hyper.eps[None, None], axis=(0, 1), dtype=jnp.int32) for w in edges)
         return History(task + penalty, task, penalty, active)
 
+    def run(shared, carry):
+        return run_epochs(functools.partial(step, shared=shared), carry, static.epochs, static.history_every,
+                          record, plain=functools.partial(plain, shared=shared))
+
     carry = (state, jnp.full((C,), -1, jnp.int32))
-    (state, diverged_at), history = run_epochs(step, carry, static.epochs, static.history_every, record,
-                                               plain=plain if n_batches == 1 else None)
+    if n_batches == 1 or fresh or C == 1:  # every config at the same epoch
+        (state, diverged_at), history = run(True, carry)
+    else:  # warm starts may be at different epochs (never within one sweep's states): decided at run time
+        uniform = jnp.all(state.epoch == state.epoch[0])
+        (state, diverged_at), history = jax.lax.cond(uniform, functools.partial(run, True),
+                                                     functools.partial(run, False), carry)
     history = History.empty(C) if history is None else History(*(jnp.moveaxis(h, 0, -1) for h in history))
     state = to_first(state)
     return TrainResult(state.edges, history, diverged_at, state)

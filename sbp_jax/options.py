@@ -128,6 +128,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("dtype", "--dtype", str, "parameter and data dtype: " + _choices(C.DTYPES)),
     Option("history_every", "--history-every", _integer, "record the training history every k epochs (0: none)"),
     Option("batch_size", "--batch-size", _integer, "samples per Adam step (0: full batch, the paper's setting)"),
+    Option("shuffle_seed", "--shuffle-seed", _integer, "seed of the minibatch order, shared by every run (the "
+           "run's --seed varies the initialisation only)"),
     Option("penalty", "--penalty", str, "how the L1 term acts: subgradient (the paper), proximal (soft-threshold "
            "after Adam, Adam-preconditioned), proximal_plain (threshold lr·λ)"),
     Option("layer_lams", "--layer-lams", _floats, "per-layer λ multipliers, one per layer (layer l uses λ·m_l)",

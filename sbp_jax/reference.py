@@ -50,7 +50,8 @@ def train_core(
       static: the config; only its static fields are read (λ, lr, ε come from
         `hyper`), so pass `config.static_part()` as a jit static argument.
       x: inputs `(n, layers[0])` float32; y: targets (see `objective`).
-      key: PRNG key for the initial edges, the minibatch order and the dropout masks.
+      key: PRNG key for the initial edges and the dropout masks (the minibatch order
+        comes from `static.shuffle_seed`, `loop.epoch_batches`).
       hyper: λ, lr, ε as float32 scalars.
       init: the state to start from (default `loop.fresh_state(static, key, hyper)`).
     Returns:
@@ -82,7 +83,7 @@ def train_core(
             updates, opt_state = opt.update(grads, opt_state, edges)
             edges = optax.apply_updates(edges, updates)
         else:
-            idx, weights = epoch_batches(key, epoch, n, static.batch_size)
+            idx, weights = epoch_batches(static.shuffle_seed, epoch, n, static.batch_size)
             (edges, opt_state), tasks = jax.lax.scan(minibatch, (edges, opt_state), (idx, weights))
             task = jnp.sum(tasks * jnp.sum(weights, axis=1)) / n
         diverged_at = jnp.where((diverged_at < 0) & ~jnp.isfinite(task), epoch, diverged_at)

@@ -16,6 +16,7 @@ from conftest import assert_tree_bitwise_equal
 from sbp_jax import TrainConfig, make_grid, run_grid, tasks
 from sbp_jax.engine import _output_bound
 from sbp_jax.two_layer import two_layer_ok
+from sbp_jax.loop import fresh_state
 from sbp_jax.network import forward, init_edges
 from sbp_jax.chunks import chunk_program, default_mesh, inputs_of
 from sbp_jax.sweep import select, split_arrays
@@ -46,10 +47,29 @@ def _permuted_equal(cfg, chunk_a, chunk_b):
         assert_tree_bitwise_equal(select(b, j), select(a, i))
 
 
-@pytest.mark.parametrize("cfg", [pytest.param(XOR, marks=pytest.mark.slow), ADD, OPTIONS],
-                         ids=["xor", "addition", "options"])
+@pytest.mark.parametrize("cfg", [pytest.param(XOR, marks=pytest.mark.slow), ADD, OPTIONS,
+                                 ADD.replace(batch_size=48, epochs=30, history_every=7)],
+                         ids=["xor", "addition", "options", "minibatch"])
 def test_results_independent_of_chunk_neighbours_and_size(cfg):
     _permuted_equal(cfg, 18, 5)
+
+
+def test_minibatch_warm_starts_at_different_epochs_in_one_chunk():
+    """A chunk shares one batch order per epoch when its configs are at the same epoch; warm starts
+    at different epochs take per-config batches: each config then equals its own run (alone in its
+    chunk, where it is at the chunk's epoch; a single run equals the reference: test_conformance)."""
+    cfg = ADD.replace(epochs=4, batch_size=48, history_every=2)
+    data = _data(cfg)
+    g = make_grid(cfg, lams=[0.0, 1e-2], seeds=2)
+    seeds, hyper, _ = inputs_of(g)
+    fresh = jax.vmap(lambda s, h: fresh_state(cfg.static_part(), jax.random.key(s), h))(seeds, hyper)
+    mixed = jax.tree.map(np.asarray, fresh._replace(epoch=jnp.array([0, 5, 0, 9], jnp.int32)))
+    got = run_grid(cfg, data, g, mesh=None, init=mixed)
+    for i in range(len(g)):
+        one = run_grid(cfg, data, g.take([i]), mesh=None, init=jax.tree.map(lambda a: a[i:i + 1], mixed))
+        for a, b in zip(got.result.edges, one.result.edges):
+            np.testing.assert_allclose(a[i], b[0], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(got.result.history.task_loss[i], one.result.history.task_loss[0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("cfg", [XOR, pytest.param(ADD, marks=pytest.mark.slow),
@@ -80,11 +100,15 @@ def test_one_and_two_devices_bitwise_equal(cfg):
                                  ADD.replace(history_every=0),
                                  pytest.param(XOR.replace(layers=(2, 4, 3, 1), hidden_activation="tanh", bias=True),
                                               marks=pytest.mark.slow),
-                                 XOR.replace(loss="cross_entropy", layers=(2, 5, 2), skip=True, dropout=0.1)],
-                         ids=["xor_history7", "addition", "deep_tanh_bias", "cross_entropy_skip_dropout"])
+                                 XOR.replace(loss="cross_entropy", layers=(2, 5, 2), skip=True, dropout=0.1),
+                                 ADD.replace(history_every=0, batch_size=48),
+                                 pytest.param(XOR.replace(history_every=7, batch_size=32, bias=True),
+                                              marks=pytest.mark.slow)],
+                         ids=["xor_history7", "addition", "deep_tanh_bias", "cross_entropy_skip_dropout",
+                              "addition_minibatch", "xor_minibatch_bias"])
 def test_cheap_divergence_check_matches_reference(cfg):
     """Epochs without a history record detect divergence by a bound on the outputs instead of the
-    task loss (engine.py): the reference's `diverged_at`, on configs that diverge (lr=1e20: NaN
+    task loss (engine.py; with minibatches at every step): the reference's `diverged_at`, on configs that diverge (lr=1e20: NaN
     weights; lr=1e10: inf loss for mse, huge but finite loss for bce, so the exact check runs every
     epoch without flagging) next to configs that do not."""
     data = _data(cfg)

@@ -1,5 +1,5 @@
 """The loop pieces every kernel shares (`sbp_jax.loop`): minibatch plans and
-keyed shuffles (against a Python loop), and the hashed dropout masks."""
+the shuffle seed's batch order (against a Python loop), and the hashed dropout masks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from conftest import adam_promotion, assert_tree_bitwise_equal
 
 from sbp_jax import TrainConfig, datasets, sweep, train
-from sbp_jax.loop import SHUFFLE_STREAM, minibatch_plan
+from sbp_jax.loop import SHUFFLE_STREAM, epoch_batches, minibatch_plan
 from sbp_jax.network import forward, init_edges
 from sbp_jax.objective import task_loss_from_logits
 from sbp_jax.penalty import make_optimizer
@@ -46,10 +46,11 @@ def test_minibatch_plan():
 
 @pytest.mark.parametrize("b", [5, pytest.param(8, marks=pytest.mark.slow)])  # 23 = 4·5 + 3 = 2·8 + 7
 def test_minibatch_matches_a_python_loop_over_shuffled_batches(mb_data, b):
-    """Reference: per epoch, the permutation from fold_in(fold_in(key, SHUFFLE_STREAM), epoch),
-    consecutive slices of b (the last one short), one Adam step per slice on its mean loss."""
+    """Reference: per epoch, the permutation from fold_in(fold_in(key(shuffle_seed), SHUFFLE_STREAM),
+    epoch) (the shuffle seed's, not the run's key), consecutive slices of b (the last one short), one
+    Adam step per slice on its mean loss."""
     x, y = mb_data
-    cfg = MB.replace(batch_size=b)
+    cfg = MB.replace(batch_size=b, shuffle_seed=7)
     key = jax.random.key(3)
     with adam_promotion():
         got = train(cfg, x, y, key)
@@ -61,7 +62,7 @@ def test_minibatch_matches_a_python_loop_over_shuffled_batches(mb_data, b):
         epoch_losses = []
         for epoch in range(cfg.epochs):
             perm = np.asarray(jax.random.permutation(
-                jax.random.fold_in(jax.random.fold_in(key, SHUFFLE_STREAM), epoch), len(x)))
+                jax.random.fold_in(jax.random.fold_in(jax.random.key(7), SHUFFLE_STREAM), epoch), len(x)))
             losses = []
             for s in range(0, len(x), b):
                 idx = perm[s:s + b]
@@ -75,6 +76,41 @@ def test_minibatch_matches_a_python_loop_over_shuffled_batches(mb_data, b):
         np.testing.assert_allclose(np.asarray(a), np.asarray(r), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(got.history.task_loss), epoch_losses, rtol=1e-5)
     assert not np.array_equal(np.asarray(got.edges[0]), np.asarray(full.edges[0]))
+
+
+def test_epoch_batches_are_the_shuffle_seeds_permutation():
+    """Every sample once per epoch, the padding weighted 0; the order changes with the epoch and the
+    shuffle seed and is `jax.random.permutation` of fold_in(fold_in(key(seed), SHUFFLE_STREAM), epoch)."""
+    n, b = 23, 5
+    idx, w = epoch_batches(0, 4, n, b)
+    assert idx.shape == w.shape == (5, 5) and idx.dtype == jnp.int32
+    flat, wf = np.asarray(idx).ravel(), np.asarray(w).ravel()
+    assert sorted(flat[wf == 1]) == list(range(n)) and np.all(wf[:n] == 1) and np.all(wf[n:] == 0)
+    want = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(jax.random.key(0), SHUFFLE_STREAM), 4), n)
+    np.testing.assert_array_equal(flat[:n], np.asarray(want))
+    orders = {tuple(np.asarray(epoch_batches(s, t, n, b)[0]).ravel()[:n]) for s in (0, 1) for t in (0, 1, 2)}
+    assert len(orders) == 6
+    np.testing.assert_array_equal(epoch_batches(3, 2, n, b)[0], jax.jit(epoch_batches, static_argnums=(0, 2, 3))(
+        3, jnp.int32(2), n, b)[0])  # a traced epoch gives the same order
+
+
+@pytest.mark.parametrize("seed, exc", [(-1, ValueError), (2**32, ValueError), (1.0, TypeError), (True, TypeError)])
+def test_bad_shuffle_seeds_say_what_is_allowed(seed, exc):
+    with pytest.raises(exc, match=r"shuffle_seed=.* is invalid: allowed an integer"):
+        TrainConfig(shuffle_seed=seed)
+    assert TrainConfig(shuffle_seed=2**32 - 1).shuffle_seed == 2**32 - 1
+
+
+def test_the_minibatch_order_does_not_depend_on_the_run_key(mb_data):
+    """Two runs from the same initial edges with different keys train identically (the key draws
+    the initial edges and dropout masks only); another shuffle seed trains differently."""
+    x, y = mb_data
+    cfg = MB.replace(batch_size=5)
+    e0 = init_edges(jax.random.key(0), cfg.layers, cfg.init)
+    a = train(cfg, x, y, jax.random.key(1), init=e0)
+    assert_tree_bitwise_equal(a, train(cfg, x, y, jax.random.key(2), init=e0))
+    c = train(cfg.replace(shuffle_seed=1), x, y, jax.random.key(1), init=e0)
+    assert not np.array_equal(np.asarray(a.edges[0]), np.asarray(c.edges[0]))
 
 
 def test_minibatch_sweep_equals_single_runs_seed_by_seed(mb_data):

@@ -28,7 +28,8 @@ from .objective import output_delta, pointwise_loss
 SINGLE_UNROLL = 2
 
 # TrainConfig fields this kernel reads; every other field must be at its default.
-_FREE_FIELDS = ("layers", "loss", "hidden_activation", "lam", "lr", "eps", "epochs", "init", "history_every")
+_FREE_FIELDS = ("layers", "loss", "hidden_activation", "lam", "lr", "eps", "epochs", "init", "history_every",
+                "shuffle_seed")  # (the minibatch order: unused at full batch)
 
 
 def single_ok(static: TrainConfig) -> str | None:

@@ -121,8 +121,8 @@ def train(config: TrainConfig, x, y, key: PRNGKeyArray, *, init=None, kernel: st
     Args:
       config: a `TrainConfig`.
       x: inputs `(n, layers[0])`; y: targets (see `check_data`).
-      key: PRNG key (`jax.random.key(seed)`) for the initial edges, the
-        minibatch order and the dropout masks.
+      key: PRNG key (`jax.random.key(seed)`) for the initial edges and the
+        dropout masks (the minibatch order is `config.shuffle_seed`'s).
       init: a warm start: an earlier run's `result.state` (continues it
         exactly: N epochs then N more equal 2N epochs), or a tuple of edge
         arrays (a fresh optimizer from those edges). Default: `init_edges(key)`.

@@ -95,9 +95,10 @@ def _init_from(params: dict):
 _forward = jax.jit(forward, static_argnums=(2,))
 
 # scikit-learn's conformance suite (`parametrize_with_checks(..., expected_failed_checks=...)`) passes
-# whole; nothing is expected to fail. Skipped by scikit-learn itself, not by us: the pandas checks when
-# pandas is not installed, the array-API checks without SCIPY_ARRAY_API=1 (the estimators take NumPy),
-# and the sample-weight checks (`fit` takes no sample_weight).
+# whole (scikit-learn 1.9.1): nothing is expected to fail. scikit-learn itself skips
+# `check_array_api_input` without SCIPY_ARRAY_API=1 (the estimators take NumPy) and, without pandas,
+# the DataFrame half of `check_{classifier,regressor}_data_not_an_array`; the sample-weight checks do
+# not apply (`fit` takes no sample_weight).
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 

@@ -176,6 +176,7 @@ def _tabular(tmp_path, capsys, *args):
     return res, group["metrics"], capsys.readouterr().out
 
 
+@pytest.mark.slow  # 16 s: CSV and NPZ sources stay in the default run
 def test_cli_bundled_dataset(tmp_path, capsys):
     res, m, stdout = _tabular(tmp_path, capsys, "--dataset", "wine", "--batch-size", "32")
     for k in ("train_accuracy", "val_accuracy", "test_accuracy", "pruned_test_accuracy", "pruned_val_accuracy"):
@@ -205,6 +206,7 @@ def test_cli_npz_binary(tmp_path, capsys):
 
 
 # ------------------------------------------------------------ options through the CLIs
+@pytest.mark.slow  # 11 s: the options are covered per CLI by the option table tests
 def test_skip_and_bias_nets_through_xor_topology_and_sweep(tmp_path):
     with adam_promotion():
         r = xor.main(["--skip", "--bias", "--epochs", "30", "--seeds", "2", "--out", str(tmp_path / "x")])

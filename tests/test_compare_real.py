@@ -39,6 +39,7 @@ def _check_outputs(out, datasets, methods):
     return doc
 
 
+@pytest.mark.slow  # 8 s: the whole comparison on one data set
 def test_quick_mode_on_one_data_set(tmp_path):
     methods = ["dense", "ours", "magnitude", "imp_rewind", "l1_linear", "hgb"]
     compare_real.main(["--quick", "--datasets", "breast_cancer", "--methods", ",".join(methods), "--out",

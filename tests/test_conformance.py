@@ -227,6 +227,7 @@ def test_n_then_n_more_equals_2n(cfg, kernel):
         np.testing.assert_array_equal(np.concatenate([half.history.loss, rest.history.loss]), whole.history.loss)
 
 
+@pytest.mark.slow  # 11 s: warm starts N+N = 2N stay in the default run for single, engine and reference
 def test_sweep_warm_start_equals_the_longer_sweep():
     cfg = WARM[1]
     d = tasks.xor(data_seed=0)

@@ -47,13 +47,14 @@ def _permuted_equal(cfg, chunk_a, chunk_b):
         assert_tree_bitwise_equal(select(b, j), select(a, i))
 
 
-@pytest.mark.parametrize("cfg", [pytest.param(XOR, marks=pytest.mark.slow), ADD, OPTIONS,
-                                 ADD.replace(batch_size=48, epochs=30, history_every=7)],
+@pytest.mark.parametrize("cfg", [pytest.param(XOR, marks=pytest.mark.slow), pytest.param(ADD, marks=pytest.mark.slow),
+                                 OPTIONS, ADD.replace(batch_size=48, epochs=30, history_every=7)],
                          ids=["xor", "addition", "options", "minibatch"])
 def test_results_independent_of_chunk_neighbours_and_size(cfg):
     _permuted_equal(cfg, 18, 5)
 
 
+@pytest.mark.slow  # 12 s: an edge case of warm starts
 def test_minibatch_warm_starts_at_different_epochs_in_one_chunk():
     """A chunk shares one batch order per epoch when its configs are at the same epoch; warm starts
     at different epochs take per-config batches: each config then equals its own run (alone in its

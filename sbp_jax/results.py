@@ -105,11 +105,6 @@ def _describe(name: str, values) -> dict:
     return stats.describe(values, **stats.bounds_of(name))
 
 
-def group_keys(recs: list[dict]) -> list[tuple[float, float, float]]:
-    """The distinct (λ, lr, ε) of `recs`, in order of first appearance."""
-    return list(dict.fromkeys((r["lam"], r["lr"], r["eps"]) for r in recs))
-
-
 def summarise(recs: list[dict], history=None, every: int = 0) -> list[dict]:
     """Per (λ, lr, ε) group: every metric, the active and effective edges
     (mean, range-respecting 95 % interval, min, max) over the runs that did
@@ -120,10 +115,10 @@ def summarise(recs: list[dict], history=None, every: int = 0) -> list[dict]:
     for i, r in enumerate(recs):
         index[(r["lam"], r["lr"], r["eps"])].append(i)
     out = []
-    for key in group_keys(recs):
-        rs = [recs[i] for i in index[key]]
+    for key, idx in index.items():  # groups in order of first appearance
+        rs = [recs[i] for i in idx]
         ok = [r for r in rs if r["diverged_at_epoch"] is None]
-        ok_idx = [i for i in index[key] if recs[i]["diverged_at_epoch"] is None]
+        ok_idx = [i for i in idx if recs[i]["diverged_at_epoch"] is None]
         archs = collections.Counter(tuple(r["structure"]["compact_layers"]) for r in ok)
         feats = collections.Counter(f for r in ok for f in r["selected_features"])
         g = {"lam": key[0], "lr": key[1], "eps": key[2], "n_runs": len(rs), "n_diverged": len(rs) - len(ok),

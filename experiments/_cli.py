@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from sbp_jax import options, sources, sweep
+from sbp_jax.path import search
 from sbp_jax.config import TrainConfig
 from sbp_jax.datasets import KINDS, Dataset
 
@@ -48,7 +49,8 @@ def parser(prog: str, description: str, *, dataset: str | None = None, grid: boo
     `dataset` is the default `--dataset` (None: one of --dataset / --csv /
     --npz is required); `grid` gives λ, lr and ε grid flags and the sweep's
     chunking, resume and multi-host flags; otherwise `--lam` also takes
-    'auto', the default when `lam_default='auto'`. Parse with `parse`."""
+    'auto' (the default when `lam_default='auto'`) and the λ path's flags
+    (`--lam auto`, `--path`) are added. Parse with `parse`."""
     p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = p.add_argument_group("data (one source: --dataset, --csv or --npz)")
@@ -64,16 +66,26 @@ def parser(prog: str, description: str, *, dataset: str | None = None, grid: boo
         d.add_argument(flag, dest=dest, type=typ, default=None, help=text)
     d.add_argument("--bare", action="store_true", default=None, help="xor: the four bare corners instead of noisy XOR")
     t = options.add_flags(p, grid=grid)
-    if not grid:
-        lam = next(a for a in t._group_actions if a.dest == "lam")
-        lam.type, lam.metavar = _lam_or_auto, "LAM|auto"
-        lam.help += (" or 'auto': λ chosen on the validation split by the 1-SE rule over a λ path "
-                     f"(default: {lam_default or 'the source' + chr(39) + 's'})")
     t.add_argument("--hidden", type=_hidden, default=None, metavar="W,...",
                    help="hidden widths when --layers is not given (default: the source's: xor 4, addition 8, "
                         f"real data {','.join(map(str, sources.TABULAR_HIDDEN))}; 'none' for no hidden layer)")
     if not grid:
-        a = p.add_argument_group("λ path (--lam auto)")
+        a = p.add_argument_group("λ path (--lam auto, --path)")
+        a.add_argument("--path", action="store_true", help="per trial, the sparsest net meeting --condition on a λ "
+                       "path (each candidate judged after a short retrain of its survivors), then the verified "
+                       "polish (greedy edge removal); on the paper's tasks reports how often it is the minimal "
+                       f"graph. Trials: --seeds (10), each from --restarts paths; lr {search.LR:g} unless --lr")
+        a.add_argument("--condition", default=None, metavar="METRIC>=X",
+                       help="--path: what the chosen net must do on the training split, e.g. accuracy>=1, "
+                            "r2>=0.99, mse<=0.01 (@val or @test for another split); default: xor accuracy>=1, "
+                            "addition r2>=0.99, required for other data")
+        a.add_argument("--restarts", type=_at_least("--restarts", 1), default=1,
+                       help="--path: independent paths per trial, the sparsest meeting the condition kept (1)")
+        a.add_argument("--no-polish", action="store_true", help="--path: skip the verified greedy edge removal")
+        a.add_argument("--path-retrain", type=_at_least("--path-retrain", 1), default=search.RETRAIN,
+                       help=f"--path: epochs of each candidate's and each removal's retrain ({search.RETRAIN})")
+        a.add_argument("--path-candidates", type=_at_least("--path-candidates", 1), default=search.CANDIDATES,
+                       help=f"--path: distinct edge sets per run retrained, sparsest first ({search.CANDIDATES})")
         a.add_argument("--path-steps", type=_at_least("--path-steps", 2), default=None,
                        help="λ values on the path (100), rising geometrically to where every edge is pruned")
         a.add_argument("--path-ratio", type=options._number, default=None, help="λ grows by this factor per step (1.08)")
@@ -113,19 +125,18 @@ def parser(prog: str, description: str, *, dataset: str | None = None, grid: boo
     return p
 
 
-def _lam_or_auto(text: str):
-    return "auto" if text.strip().lower() == "auto" else options._number(text)
-
-
 def parse(p: argparse.ArgumentParser, argv) -> argparse.Namespace:
     """`p.parse_args(argv)` with the defaults that depend on other flags: `--lam`
-    (the CLI's `lam_default`, e.g. 'auto') and `--seeds` (10 in a sweep, 5 with
-    `--lam auto`, else 1)."""
+    (the CLI's `lam_default`, e.g. 'auto'; none with `--path`) and `--seeds` (10 in a
+    sweep or with `--path`, 5 with `--lam auto`, else 1)."""
     args = p.parse_args(argv)
-    if args.lam is None and args._lam_default is not None:
+    if getattr(args, "path", False):
+        if args.lam is not None:
+            raise ValueError(f"--lam={args.lam} is invalid with --path: allowed no --lam (the path sets λ)")
+    elif args.lam is None and args._lam_default is not None:
         args.lam = args._lam_default
     if args.seeds is None:
-        args.seeds = 10 if args._grid else 5 if args.lam == "auto" else 1
+        args.seeds = 10 if args._grid or getattr(args, "path", False) else 5 if args.lam == options.AUTO else 1
     return args
 
 
@@ -189,8 +200,10 @@ def make_config(args, src: sources.Source, ds: Dataset, *, history_every: int | 
     loss, then every training flag given. Grid flags (lists) set the config's
     λ, lr, ε to their first value (the grid carries the rest)."""
     changes = options.changes(args)
-    if changes.get("lam") == "auto":
+    if changes.get("lam") == options.AUTO:
         del changes["lam"]  # chosen later, on the validation split
+    if getattr(args, "path", False) and "lr" not in changes:
+        changes["lr"] = search.LR  # the path's measured learning rate (sbp_jax.path.search)
     first = {k: v[0] for k, v in changes.items() if isinstance(v, list)}
     changes |= first
     hidden = args.hidden if args.hidden is not None else src.hidden
@@ -228,7 +241,7 @@ def make_grid(args, cfg: TrainConfig) -> sweep.Grid:
 
 def _flag_message(message: str) -> str:
     """A library message in terms of the CLI's flags (training options, λ path settings)."""
-    for name, flag in PATH_FLAGS.items():
+    for name, flag in PATH_FLAGS.items() | {"condition": "--condition", "restarts": "--restarts"}.items():
         if message.startswith(f"{name}="):
             return flag + message[len(name):]
     return options.flag_message(message)

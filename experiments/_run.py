@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sbp_jax import chunks, distributed, finetune, io, plots, results, sweep
+from sbp_jax import chunks, distributed, finetune, io, options, plots, results, stats, sweep
 from sbp_jax.config import TrainConfig
 from sbp_jax.datasets import Dataset
 from sbp_jax.sources import Source, headline
@@ -53,16 +53,41 @@ def retrain_metrics(out: chunks.RunOutputs, grid: sweep.Grid, cfg: TrainConfig, 
             for k, v in results.evaluate_stacked(e, xs, ys, cfg).items()}
 
 
+def _folder(args, name: str, folder: str | None) -> Path:
+    """`--out`, by default runs/<folder or name>; created now (a folder that cannot be made is an error before training)."""
+    return results.ensure_folder(args.out if args.out is not None else Path("runs") / (folder or name))
+
+
+def _finish(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: TrainConfig, out: chunks.RunOutputs,
+            grid: sweep.Grid, timing: dict, out_dir: Path, *, extra=None, one_group: bool = False, extend=None,
+            **sections) -> dict:
+    """The runs into results (`sbp_jax.results`): records (with `extra` metrics), the summary
+    (`one_group`: one group over runs with their own λ), the document with `sections`, then
+    `extend(doc, out, cfg, out_dir)` if given (a CLI's own sections), written once with the plots."""
+    main_proc = distributed.is_main()
+    recs = results.records(out, grid, cfg, ds, extra)
+    if main_proc:
+        results.warn_diverged(recs)
+    summary = results.summarise(recs, out.result.history, cfg.history_every, one_group=one_group)
+    doc = results.document(name, cfg, ds, params, recs, summary, paper=src.paper, timing=timing, argv=argv, **sections)
+    if extend is not None:
+        extend(doc, out, cfg, out_dir)
+    if main_proc:
+        results.write(out_dir, doc, out, grid)
+        if not args.no_plots:
+            write_plots(name, cfg, ds, doc, out, out_dir)
+    return doc
+
+
 def execute(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: TrainConfig, grid: sweep.Grid, *,
-            checkpoints: bool = False, analyse=None, folder: str | None = None) -> tuple[dict, chunks.RunOutputs, Path]:
+            checkpoints: bool = False, extend=None, folder: str | None = None) -> tuple[dict, chunks.RunOutputs, Path]:
     """Run `grid` on `ds`; write and return the results document.
 
     `checkpoints`: write each chunk under OUT/chunks (resumable with
-    `args.resume`). `analyse(outputs)`, if given, returns a dict of findings
-    stored as the document's `analysis`. The output folder is `--out`, by
+    `args.resume`). `extend(doc, outputs, cfg, folder)`, if given, adds a CLI's own
+    sections to the document before it is written. The output folder is `--out`, by
     default runs/<folder or name>. Returns `(document, outputs, out folder)`."""
-    out_dir = args.out if args.out is not None else Path("runs") / (folder or name)
-    results.ensure_folder(out_dir)
+    out_dir = _folder(args, name, folder)
     main_proc = distributed.is_main()
     if checkpoints and args.resume and main_proc and not (out_dir / "chunks" / "manifest.json").exists():
         print(f"note: --resume found no earlier sweep in {out_dir}/chunks; starting afresh", file=sys.stderr)
@@ -84,74 +109,140 @@ def execute(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: 
         t1 = time.perf_counter()
         extra = retrain_metrics(out, grid, cfg, ds, args.retrain, rewind=args.rewind)
         timing["retrain_s"] = time.perf_counter() - t1
-    recs = results.records(out, grid, cfg, ds, extra)
-    if main_proc:
-        results.warn_diverged(recs)
-    summary = results.summarise(recs, out.result.history, cfg.history_every)
-    more = {"analysis": analyse(out)} if analyse is not None else {}
-    doc = results.document(name, cfg, ds, params, recs, summary, paper=src.paper, timing=timing, argv=argv, **more)
-    if main_proc:
-        results.write(out_dir, doc, out, grid)
-        if not args.no_plots:
-            write_plots(name, cfg, ds, doc, out, out_dir)
+    doc = _finish(name, args, argv, src, ds, params, cfg, out, grid, timing, out_dir, extra=extra, extend=extend)
     return doc, out, out_dir
 
 
-def run_seeds(parser, argv, name, analyse=None) -> dict:
+def run_seeds(parser, argv, name, extend=None) -> dict:
     """A CLI that runs `--seeds` seeds of one config: parse `argv` with
     `parser`, load the data, build the config and grid, run, write, print.
-    With `--lam auto` λ is chosen on the validation split first (`execute_auto`).
-    `name(ds)` names the task; `analyse(ds, cfg)`, if given, returns the
+    With `--lam auto` λ is chosen on the validation split first (`execute_auto`);
+    with `--path` each seed is a trial of the condition search (`execute_path`).
+    `name(ds)` names the task; `extend(ds, cfg)`, if given, returns the
     `execute` hook (or None). Returns the results document."""
     args = _cli.parse(parser, argv)
     src, ds, params = _cli.load_data(args)
     cfg = _cli.make_config(args, src, ds)
-    if args.lam == "auto":
-        doc, _, folder, cfg = execute_auto(name(ds), args, argv, src, ds, params, cfg)
-    else:
-        hook = analyse(ds, cfg) if analyse is not None else None
-        doc, _, folder = execute(name(ds), args, argv, src, ds, params, cfg, _cli.make_grid(args, cfg), analyse=hook)
+    hook = extend(ds, cfg) if extend is not None else None
+    doc, _, folder, cfg = run_any(name(ds), args, argv, src, ds, params, cfg, extend=hook)
     print_runs(doc, cfg, folder)
     if "path" in doc:
         print_path(doc["path"])
+    if "search" in doc:
+        print_search(doc["search"])
     return doc
 
 
-def execute_auto(name: str, args, argv, src: Source, ds: Dataset, params: dict,
-                 cfg: TrainConfig, folder: str | None = None) -> tuple[dict, chunks.RunOutputs, Path, TrainConfig]:
+def run_any(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: TrainConfig, *,
+            folder: str | None = None, extend=None) -> tuple[dict, chunks.RunOutputs, Path, TrainConfig]:
+    """`execute_path` (`--path`), `execute_auto` (`--lam auto`) or `execute` of the seeds' grid.
+    Returns `(document, outputs, folder, the config with the λ used)`."""
+    if args.path:
+        return execute_path(name, args, argv, src, ds, params, cfg, folder=folder, extend=extend)
+    if args.lam == options.AUTO:
+        return execute_auto(name, args, argv, src, ds, params, cfg, folder=folder, extend=extend)
+    return (*execute(name, args, argv, src, ds, params, cfg, _cli.make_grid(args, cfg), folder=folder, extend=extend),
+            cfg)
+
+
+def _path_timing(p, t0: float, n: int) -> dict:
+    """A path run's timing record (`n` runs in its grid)."""
+    steps, per_step = len(p.records.lam), p.settings["epochs_per_step"]
+    timing = dict(p.timing, total_s=time.perf_counter() - t0, n_configs=n, devices=len(jax.devices()),
+                  kernel=p.settings.get("kernel", "engine"), configs_run=n, path_steps=steps,
+                  epochs_per_step=per_step)
+    timing["config_epochs_per_s"] = (len(p.seeds) * steps * per_step / timing["run_s"]) if timing.get("run_s") else None
+    return timing
+
+
+def execute_auto(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: TrainConfig,
+                 folder: str | None = None, extend=None) -> tuple[dict, chunks.RunOutputs, Path, TrainConfig]:
     """`--lam auto`: the λ path over the seeds (one compiled program), λ chosen by the 1-SE
     rule on the validation split (`sbp_jax.path.auto_lam`); the chosen nets become
     ordinary records. Also writes path.npz and path.png. Returns `(document, outputs,
     folder, the config with the chosen λ)`."""
     from sbp_jax import path
 
-    out_dir = results.ensure_folder(args.out if args.out is not None else Path("runs") / (folder or name))
+    out_dir = _folder(args, name, folder)
     t0 = time.perf_counter()
     auto = path.auto_lam(cfg, ds, seeds=list(range(args.seed, args.seed + args.seeds)), **_cli.path_options(args))
     out, grid = path.run_outputs(auto, ds)
     cfg = cfg.replace(lam=auto.lam)
     p = auto.path
-    timing = dict(p.timing, total_s=time.perf_counter() - t0, n_configs=len(grid), devices=len(jax.devices()),
-                  kernel=p.settings.get("kernel", "engine"), configs_run=len(grid))
-    steps = len(p.records.lam)
-    per_step = p.settings["epochs_per_step"]
-    timing.update(path_steps=steps, epochs_per_step=per_step)
-    timing["config_epochs_per_s"] = (len(grid) * steps * per_step / timing["run_s"]) if timing.get("run_s") else None
-    recs = results.records(out, grid, cfg, ds)
-    results.warn_diverged(recs)
-    summary = results.summarise(recs)
     info = {"rule": auto.choice.rule, "lam": auto.lam, "reason": auto.choice.reason, "metric": auto.metric,
             "best_validation": {"lam": float(auto.best.lam), "step": int(auto.best.step), "reason": auto.best.reason},
             "settings": p.settings, "lam_max": p.lam_max, "steps": path.step_table(p.records, auto.metric),
             "importances": auto.importances}
-    doc = results.document(name, cfg, ds, params, recs, summary, paper=src.paper, timing=timing, argv=argv, path=info)
-    results.write(out_dir, doc, out, grid)
+    doc = _finish(name, args, argv, src, ds, params, cfg, out, grid, _path_timing(p, t0, len(grid)), out_dir,
+                  extend=extend, path=info)
     io.write_npz(out_dir / "path.npz", **path.npz_arrays(p, auto.metric))
     if not args.no_plots:
         io.save_figure(path.plot_path(auto, f"{name} {list(cfg.layers)}: λ path, {len(grid)} seed(s)"),
                        out_dir / "path.png")
-        write_plots(name, cfg, ds, doc, out, out_dir)
     return doc, out, out_dir, cfg
+
+
+def execute_path(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: TrainConfig,
+                 folder: str | None = None, extend=None) -> tuple[dict, chunks.RunOutputs, Path, TrainConfig]:
+    """`--path`: per trial (`--seeds`), the sparsest net meeting `--condition` from
+    `--restarts` λ paths, polished (`sbp_jax.path.search`); the chosen nets become
+    ordinary records (one group, λ per run). On the paper's tasks also how often the
+    chosen net is the minimal graph (`compare_variants.assess`, minima proven in the
+    README). Returns `(document, outputs, folder, config)`."""
+    from sbp_jax import path
+
+    from .compare_variants import assess, minimal_applies, minimal_structure
+
+    text = args.condition or src.condition
+    if text is None:
+        raise ValueError(f"--condition is required with --path on {ds.name}: allowed METRIC>=X (accuracy, r2) or "
+                         "METRIC<=X (mse, mae), e.g. --condition r2>=0.9")
+    cond = path.parse_condition(text)
+    out_dir = _folder(args, name, folder)
+    k, trials = args.restarts, args.seeds
+    t0 = time.perf_counter()
+    s = path.search_sparsest(cfg, ds, cond, range(args.seed, args.seed + trials * k), restarts=k,
+                    do_polish=not args.no_polish, retrain_epochs=args.path_retrain, candidates=args.path_candidates,
+                    **_cli.path_options(args))
+    out, grid = path.outputs_of(s.path, ds, s.chosen.weights, s.chosen.lam, runs=s.chosen.run)
+    timing = _path_timing(s.path, t0, len(grid)) | {"search_s": s.seconds}
+    edges = np.asarray(s.chosen.n_edges)[np.asarray(s.chosen.met)]
+    info = {"method": "λ path, sparsest net meeting the condition after a retrain"
+                      + ("" if args.no_polish else ", verified polish") + (f", best of {k} paths" if k > 1 else ""),
+            "condition": str(cond), "trials": trials, "restarts": k, "polish": not args.no_polish,
+            "retrain_epochs": args.path_retrain, "candidates": args.path_candidates, "settings": s.path.settings,
+            "condition_met": stats.rate(s.chosen.met), "condition_met_per_path": stats.rate(s.per_run.met),
+            "effective_edges_counts": {int(e): int(c) for e, c in zip(*np.unique(edges, return_counts=True))},
+            "budget_per_trial": s.budget, "seconds": s.seconds,
+            "seconds_per_100_trials": s.seconds["total"] * 100 / trials,
+            "reasons": [s.per_run.reason] + ([s.chosen.reason] if k > 1 else [])}
+    if minimal_applies(src.name, cfg):
+        metric = headline(ds)
+        per, per_path = (assess(w, cfg, ds, metric) for w in (s.chosen.weights, s.per_run.weights))
+        info["minimal"] = {"edges": minimal_structure(cfg, per)[0], "found": stats.rate(per["found"]),
+                           "per_path": stats.rate(per_path["found"]), "near": stats.rate(per["near"])}
+    doc = _finish(name, args, argv, src, ds, params, cfg, out, grid, timing, out_dir, one_group=True, extend=extend,
+                  search=info)
+    return doc, out, out_dir, cfg
+
+
+def _rate(r: dict) -> str:
+    lo, hi = r["wilson95"]
+    return f"{r['k']}/{r['n']} ({100 * r['rate']:.0f} %, 95 % Wilson [{100 * lo:.0f}, {100 * hi:.0f}])"
+
+
+def print_search(info: dict) -> None:
+    """What `--path` chose: the condition, how often it was met, the edge counts, the minimal-graph rate."""
+    sec = info["seconds"]
+    print(f"λ path search ({info['method']}): {info['trials']} trial(s) × {info['restarts']} path(s), condition "
+          f"{info['condition']}; {sec['total']:.1f} s ({info['seconds_per_100_trials']:.1f} s per 100 trials: path "
+          f"{sec['path']:.1f}, choose {sec['choose']:.1f}, polish {sec['polish']:.1f})")
+    counts = ", ".join(f"{e} edges ×{c}" for e, c in info["effective_edges_counts"].items()) or "none"
+    print(f"condition met: {_rate(info['condition_met'])}; effective edges of those: {counts}")
+    m = info.get("minimal")
+    if m:
+        print(f"minimal graph ({m['edges']} effective edges, condition met): {_rate(m['found'])}; per path, without "
+              f"restarts: {_rate(m['per_path'])}; at most {m['edges'] + 1} edges: {_rate(m['near'])}")
 
 
 def print_path(info: dict, top: int = 12) -> None:
@@ -189,7 +280,7 @@ def write_plots(name: str, cfg: TrainConfig, ds: Dataset, doc: dict, out: chunks
                  ("loss_90pct_drop_epoch", "last_structure_change_epoch") if ph.get(k) is not None]
         io.save_figure(plots.dynamics(hist, cfg.history_every, cfg.total_edges, f"{head}, {len(ok)} run(s)", marks),
                        folder / "dynamics.png")
-    if len(doc["grid"]["lams"]) > 1:
+    if len(doc["grid"]["lams"]) > 1 and "search" not in doc:  # a λ sweep (not λs chosen per run)
         metric = headline(ds)
         label = "R²" if metric == "r2" else metric
         good = [recs[i] for i in ok]
@@ -224,7 +315,8 @@ def print_runs(doc: dict, cfg: TrainConfig, folder: Path) -> None:
     g, paper, t = doc["summary"][0], doc["paper"], doc["timing"]
     n = g["n_runs"]
     print(f"\n{doc['task']}: layers {list(cfg.layers)}, {cfg.hidden_activation} hidden, {cfg.loss} loss, "
-          f"λ={g['lam']:g}, lr={g['lr']:g}, ε={g['eps']:g}, {cfg.epochs} epochs, init {cfg.init}, {n} seed(s)")
+          f"λ={'per run (path)' if g['lam'] is None else format(g['lam'], 'g')}, lr={g['lr']:g}, ε={g['eps']:g}, "
+          f"{cfg.epochs} epochs, init {cfg.init}, {n} seed(s)")
     print(f"{'quantity':<28}{'paper':>10}   {'ours: mean [95% interval]':<38}{'min':>10}{'max':>10}")
     rows = [(k, d, paper.get(k[len("train_"):]) if k.startswith("train_") else None) for k, d in g["metrics"].items()]
     rows += [("active_edges", g["active_edges"], paper.get("active_edges")), ("effective_edges", g["effective_edges"], None)]

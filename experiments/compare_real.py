@@ -44,7 +44,7 @@ from sbp_jax.config import TrainConfig
 from sbp_jax.finetune import initial_edges
 from sbp_jax.options import grid_values
 from sbp_jax.results import evaluate_stacked
-from sbp_jax.sources import NAMED, headline, load_source
+from sbp_jax.sources import headline, load_source
 from sbp_jax.structure import selected_features
 
 # name -> (source, its load parameters): the larger set is MNIST-1D at 10,000 samples (no larger

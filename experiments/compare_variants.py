@@ -118,6 +118,14 @@ def assess(edges, cfg: TrainConfig, data, metric: str) -> dict:
     return out
 
 
+def minimal_applies(source: str, cfg: TrainConfig) -> bool:
+    """Whether `minimal_structure` knows the minimum of `cfg` on `source`: the paper's XOR
+    (bce) or a + b (mse) on a [2, H, 1] ReLU net wide enough for the minimal graph."""
+    loss = {"xor": "bce", "addition": "mse"}.get(source)
+    return (loss == cfg.loss and len(cfg.layers) == 3 and cfg.layers[0] == 2 and cfg.layers[2] == 1
+            and cfg.hidden_activation == "relu" and cfg.layers[1] >= (2 if source == "xor" else 1))
+
+
 def minimal_structure(cfg: TrainConfig, per_run: dict) -> tuple[int, np.ndarray]:
     """(fewest effective edges that can solve the task, per-run accuracy condition) for `cfg`'s net
     family (see the module docstring)."""

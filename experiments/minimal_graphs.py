@@ -39,7 +39,9 @@ import numpy as np
 from experiments.compare_variants import assess
 from sbp_jax import io, stats, sweep, tasks
 from sbp_jax.config import TrainConfig
-from sbp_jax.path import Condition, best_of_k, polish, run_path, sparsest_meeting
+from sbp_jax.path import Condition
+from sbp_jax.path.run import DEFAULTS as PATH
+from sbp_jax.path.search import CANDIDATES, LR, RETRAIN, search_sparsest
 from sbp_jax.sources import default_config
 from sbp_jax.structure import masked
 
@@ -48,10 +50,6 @@ TASKS = {  # name: (source, config changes, minimum, condition used to choose, m
     "xor_skip_bias": ("xor", {"bias": True, "skip": True}, 6, Condition("accuracy", 1.0), "accuracy"),
     "addition": ("addition", {}, 3, Condition("r2", 0.99), "r2"),
 }
-PATH = dict(n_steps=100, ratio=1.08, epochs_per_step=100, warmup=200, adam="reset")
-PATH_LR = 1e-2
-RETRAIN = 100  # epochs of each candidate's retrain and of each polish retrain
-CANDIDATES = 24
 FIXED_LAM = 1e-2
 
 
@@ -59,16 +57,10 @@ def _data(source: str, data_seed: int):
     return tasks.xor(data_seed) if source == "xor" else tasks.addition(data_seed)
 
 
-def _rate(found: np.ndarray) -> dict:
-    k, n = int(np.sum(found)), int(len(found))
-    lo, hi = stats.wilson(k, n)
-    return {"k": k, "n": n, "rate": k / n, "wilson95": [lo, hi]}
-
-
 def _judge(edges, cfg: TrainConfig, data, metric: str, minimum: int) -> dict:
     per = assess(edges, cfg, data, metric)
     assert np.all(per["found"] == ((per["effective"] == minimum) & per["ok"]))
-    return {"minimal": _rate(per["found"]), "near_minimal": _rate(per["near"]), "condition_met": _rate(per["ok"]),
+    return {"minimal": stats.rate(per["found"]), "near_minimal": stats.rate(per["near"]), "condition_met": stats.rate(per["ok"]),
             "effective_edges": stats.describe(per["effective"], **stats.bounds_of("edges")),
             "test": stats.describe(per["test"], **stats.bounds_of(metric))}
 
@@ -76,30 +68,19 @@ def _judge(edges, cfg: TrainConfig, data, metric: str, minimum: int) -> dict:
 def run_path_method(name: str, data_seed: int, trials: int, restarts: int, log=print) -> dict:
     source, changes, minimum, cond, metric = TASKS[name]
     data = _data(source, data_seed)
-    cfg = default_config(source, data).replace(lr=PATH_LR, **changes)
+    cfg = default_config(source, data).replace(lr=LR, **changes)
     k = restarts if name == "xor_bias" else 1
-    seeds = 100_000 + 10_000 * data_seed + np.arange(trials * k)
-    t0 = time.perf_counter()
-    path = run_path(cfg, data, seeds, **PATH)
-    t1 = time.perf_counter()
-    chosen = sparsest_meeting(path, data, cond, retrain_epochs=RETRAIN, candidates=CANDIDATES)
-    t2 = time.perf_counter()
-    polished = polish(chosen, path, data, cond, retrain_epochs=RETRAIN)
-    t3 = time.perf_counter()
-    per_seed = _judge(polished.weights, cfg, data, metric, minimum)
-    before_polish = _judge(chosen.weights, cfg, data, metric, minimum)
-    best = best_of_k(polished, k, cond) if k > 1 else polished
-    out = _judge(best.weights, cfg, data, metric, minimum)
-    S = len(path.records.lam)
-    budget = {"path_epochs": k * S * PATH["epochs_per_step"], "retrain_epochs": k * CANDIDATES * RETRAIN,
-              "polish_epochs_max": k * cfg.total_edges * RETRAIN}
-    seconds = {"path": t1 - t0, "choose": t2 - t1, "polish": t3 - t2, "total": t3 - t0}
-    log(f"  {name} data {data_seed}: path {S} steps, {seconds['total']:.1f} s "
-        f"(path {seconds['path']:.1f}, choose {seconds['choose']:.1f}, polish {seconds['polish']:.1f})")
+    s = search_sparsest(cfg, data, cond, 100_000 + 10_000 * data_seed + np.arange(trials * k), restarts=k,
+               retrain_epochs=RETRAIN, candidates=CANDIDATES)
+    per_seed = _judge(s.per_run.weights, cfg, data, metric, minimum)
+    out = _judge(s.chosen.weights, cfg, data, metric, minimum)
+    sec = s.seconds
+    S = len(s.path.records.lam)
+    log(f"  {name} data {data_seed}: path {S} steps, {sec['total']:.1f} s "
+        f"(path {sec['path']:.1f}, choose {sec['choose']:.1f}, polish {sec['polish']:.1f})")
     return {"method": "path + condition + polish" + (f", best of {k}" if k > 1 else ""), "restarts": k, **out,
-            "per_seed": per_seed["minimal"], "per_seed_before_polish": before_polish["minimal"],
-            "seconds": seconds, "seconds_per_100_trials": seconds["total"] * 100 / trials,
-            "budget_per_trial": budget, "steps": S, "lam_max_median": float(np.median(path.lam_max)),
+            "per_seed": per_seed["minimal"], "seconds": sec, "seconds_per_100_trials": sec["total"] * 100 / trials,
+            "budget_per_trial": s.budget, "steps": S, "lam_max_median": float(np.median(s.path.lam_max)),
             "config": cfg.to_dict()}
 
 
@@ -140,7 +121,7 @@ def markdown(rows: list[dict], command: str) -> str:
              "Minimal = exactly the minimal number of effective edges and the task's condition on the deployed net "
              "(XOR: 100 % on the noisy training set; a + b: test R² ≥ 0.99), judged by "
              "`experiments.compare_variants.assess`. Path settings: " + ", ".join(f"{k}={v}" for k, v in PATH.items())
-             + f", lr={PATH_LR:g}, retrain {RETRAIN} epochs, {CANDIDATES} candidates per run. Seconds on the 2-core "
+             + f", lr={LR:g}, retrain {RETRAIN} epochs, {CANDIDATES} candidates per run. Seconds on the 2-core "
              "CPU shared with other jobs; the first data seed includes compilation, the second does not.", ""]
     return "\n".join(lines + table(rows)) + "\n"
 
@@ -172,12 +153,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append({"task": name, "data_seed": ds, **run_path_method(name, ds, a.trials, a.restarts)})
             print(table(rows[-1:])[-1], flush=True)
             if not a.no_fixed:
-                for lr in (None, PATH_LR):
+                for lr in (None, LR):
                     rows.append({"task": name, "data_seed": ds, **run_fixed(name, ds, a.trials, lr)})
                     print(table(rows[-1:])[-1], flush=True)
     argv = sys.argv[1:] if argv is None else argv
     command = ("python -m experiments.minimal_graphs " + " ".join(argv)).strip()
-    io.write_json(a.out / "minimal_graphs.json", {"rows": rows, "path": PATH, "path_lr": PATH_LR, "retrain": RETRAIN,
+    io.write_json(a.out / "minimal_graphs.json", {"rows": rows, "path": PATH, "path_lr": LR, "retrain": RETRAIN,
                                                   "candidates": CANDIDATES, "provenance": io.provenance(argv)})
     with io.atomic_path(a.out / "minimal_graphs.md") as tmp:
         tmp.write_text(markdown(rows, command))

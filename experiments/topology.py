@@ -45,28 +45,17 @@ def parser():
     return p
 
 
-@_cli.guarded(PROG)
-def main(argv: list[str] | None = None) -> dict:
-    p = parser()
-    args = _cli.parse(p, argv)
-    src, ds, params = _cli.load_data(args)
-    cfg = _cli.make_config(args, src, ds)
-    grid = _cli.make_grid(args, cfg)
-    data = ds
-    seeds = [int(s) for s in grid.seed]
-    t0 = time.perf_counter()
-    if args.lam == "auto":
-        doc, res, out, cfg = _run.execute_auto(ds.name, args, argv, src, ds, params, cfg, folder=f"topology_{ds.name}")
-    else:
-        doc, res, out = _run.execute(ds.name, args, argv, src, ds, params, cfg, grid, folder=f"topology_{ds.name}")
-    timing = doc["timing"]
-    timing["total_s"] = time.perf_counter() - t0
+def sections(doc: dict, res, cfg, out, ds, args) -> dict:
+    """`_run`'s `extend` hook: the topology statistics (graph keys on the records, the
+    summary's `topology`), the verified export of the most common graph (graph.json,
+    graph.dot under `out`) and the first run's threshold sensitivity, added to `doc`
+    before it is written. Returns what the printout and the plots need."""
     edges = [np.asarray(w) for w in res.result.edges]
-
+    seeds = [r["seed"] for r in doc["records"]]
     t1 = time.perf_counter()
     st = topology.topology_stats(edges, cfg.eps, cfg.layers, signed=args.signed, bias=cfg.bias)
     forms = topology.canonical_forms(edges, cfg.eps, signed=args.signed, bias=cfg.bias)
-    timing["topology_s"] = time.perf_counter() - t1
+    doc["timing"]["topology_s"] = time.perf_counter() - t1
     runs = doc["records"]
     for r, form in zip(runs, forms):
         r["graph"] = form.key
@@ -84,14 +73,14 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         g = export.compact(e_top, cfg.eps, cfg.hidden_activation, cfg.output_activation, cfg.bias)
         ver = {split: export.verify(g, e_top, cfg.eps, x)._asdict()
-               for split, x in (("train", data.x_train), ("test", data.x_test))}
+               for split, x in (("train", ds.x_train), ("test", ds.x_test))}
         doc_g = export.to_json(g, meta={"task": ds.name, "seed": seeds[i_top], "eps": cfg.eps, "graph": top_form.key,
                                       "verification": ver})
         io.write_json(out / "graph.json", doc_g)
         with io.atomic_path(out / "graph.dot") as tmp:
             tmp.write_text(export.to_dot(g))
         back = export.from_json(doc_g)
-        ver["reloaded_train"] = export.verify(back, e_top, cfg.eps, data.x_train)._asdict()
+        ver["reloaded_train"] = export.verify(back, e_top, cfg.eps, ds.x_train)._asdict()
         exported.update(layers=list(g.layers), n_edges=doc_g["n_edges"], verification=ver)
     except ValueError as err:
         exported["error"] = str(err)
@@ -99,8 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
     # threshold sensitivity of the first seed's net, on the test set
     e0 = tuple(w[0] for w in edges)
     grid = threshold.default_eps_grid(e0, cfg.eps)
-    sens = threshold.sensitivity(e0, data.x_test, data.y_test, grid, loss=cfg.loss, hidden_activation=cfg.hidden_activation,
-                                   bias=cfg.bias)
+    sens = threshold.sensitivity(e0, ds.x_test, ds.y_test, grid, loss=cfg.loss, hidden_activation=cfg.hidden_activation,
+                                 bias=cfg.bias)
     at = int(np.flatnonzero(np.asarray(sens.eps) == np.float32(cfg.eps))[0])
     margins = threshold.margins(e0, cfg.eps)
     sens_d = {"seed": seeds[0], "eps": np.asarray(sens.eps).tolist(),
@@ -115,10 +104,27 @@ def main(argv: list[str] | None = None) -> dict:
 
     doc["summary"][0]["topology"] = stats_d
     doc.update(export=exported, threshold_sensitivity=sens_d)
-    io.write_json(out / "results.json", doc)
-    results = doc
+    return {"st": st, "stats": stats_d, "export": exported, "sens": sens, "sens_d": sens_d, "margins": margins,
+            "n_eps": len(grid)}
+
+
+@_cli.guarded(PROG)
+def main(argv: list[str] | None = None) -> dict:
+    p = parser()
+    args = _cli.parse(p, argv)
+    src, ds, params = _cli.load_data(args)
+    cfg = _cli.make_config(args, src, ds)
+    found: dict = {}
+    doc, _, out, cfg = _run.run_any(ds.name, args, argv, src, ds, params, cfg, folder=f"topology_{ds.name}",
+                                    extend=lambda doc, res, cfg, out: found.update(sections(doc, res, cfg, out, ds,
+                                                                                            args)))
+    timing = doc["timing"]
+    st, stats_d, exported, sens, sens_d, margins = (found[k] for k in ("st", "stats", "export", "sens", "sens_d",
+                                                                       "margins"))
+    seeds, main_metric = [r["seed"] for r in doc["records"]], f"pruned_test_{headline(ds)}"
+    lam = "λ per run (path)" if doc["summary"][0]["lam"] is None else f"λ={cfg.lam:g}"
     if not args.no_plots:
-        title = f"{ds.name} {list(cfg.layers)}, {cfg.penalty}, λ={cfg.lam:g}"
+        title = f"{ds.name} {list(cfg.layers)}, {cfg.penalty}, {lam}"
         io.save_figure(plots.top_graphs(st.counts, st.n_runs, title, top=args.top), out / "top_graphs.png")
         io.save_figure(plots.edge_survival(st.aligned_survival, f"edge survival (canonical order), {title}"),
                        out / "edge_survival.png")
@@ -126,11 +132,15 @@ def main(argv: list[str] | None = None) -> dict:
         io.save_figure(plots.threshold_sensitivity(sens.eps, sens.metrics[mname], sens.active_edges, margins, cfg.eps,
                                                    f"test {mname}", f"{title}, seed {seeds[0]}"), out / "threshold.png")
 
-    print(f"\n{ds.name}: {list(cfg.layers)}, penalty {cfg.penalty}, λ={cfg.lam:g}, ε={cfg.eps:g}, "
+    print(f"\n{ds.name}: {list(cfg.layers)}, penalty {cfg.penalty}, {lam}, ε={cfg.eps:g}, "
           f"{cfg.epochs} epochs, {len(seeds)} seed(s); sweep {timing['run_s']:.2f} s (+{timing['compile_s']:.2f} s compile), "
           + sweep.kernel_line(timing))
-    d = results["summary"][0]["metrics"][main_metric]
+    d = doc["summary"][0]["metrics"][main_metric]
     print(f"{main_metric}: mean {d['mean']:.4g} [{d['ci95'][0]:.4g}, {d['ci95'][1]:.4g}]")
+    if "path" in doc:
+        _run.print_path(doc["path"])
+    if "search" in doc:
+        _run.print_search(doc["search"])
     print(f"distinct graphs: {st.n_distinct} in {st.n_runs} runs (canonical: dead nodes removed, hidden units sorted)")
     for g in stats_d["top_graphs"]:
         print(f"  {g['count']:>4} × {g['key']}  widths {g['widths']}  {g['n_edges']:>2} edges  "
@@ -149,11 +159,11 @@ def main(argv: list[str] | None = None) -> dict:
               f"{out}/graph.json, graph.dot; max |compact − full masked| = {v['train']['max_abs_deviation']:.3g} (train), "
               f"{v['test']['max_abs_deviation']:.3g} (test), reloaded {v['reloaded_train']['max_abs_deviation']:.3g}")
     a = sens_d["at_training_eps"]
-    print(f"threshold sensitivity (seed {seeds[0]}): {len(grid)} ε values in one pass; at ε={cfg.eps:g}: "
+    print(f"threshold sensitivity (seed {seeds[0]}): {found['n_eps']} ε values in one pass; at ε={cfg.eps:g}: "
           f"{a['active_edges']} active (direct count {a['direct_count']}); smallest margin of an active edge "
           f"{sens_d['smallest_positive_margin']:.3g}, largest of a pruned one {sens_d['largest_negative_margin']:.3g}")
     print(f"wrote {out}/results.json" + ("" if args.no_plots else ", top_graphs.png, edge_survival.png, threshold.png"))
-    return results
+    return doc
 
 
 if __name__ == "__main__":

@@ -31,10 +31,11 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _analysis(ds, cfg: TrainConfig):
-    """The corner analysis of the plain paper setting on XOR data (None otherwise)."""
+    """The corner analysis of the plain paper setting on XOR data (None otherwise), as
+    `_run.execute`'s `extend` hook: it adds the document's `analysis` section."""
     if ds.name != "xor" or cfg.bias or cfg.skip:
         return None
-    return lambda out: corner_analysis(out, ds, cfg)
+    return lambda doc, out, cfg, folder: doc.update(analysis=corner_analysis(out, ds, cfg))
 
 
 def corner_analysis(out, ds, cfg: TrainConfig) -> dict:

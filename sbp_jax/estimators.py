@@ -57,7 +57,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import datasets, export, sources, sweep
 from .config import TrainConfig, check_finite_nonneg, check_int
 from .network import SparseMLP, forward
-from .options import OPTIONS
+from .options import AUTO, OPTIONS
 from .structure import analyse, masked, selected_features, structure_dict
 from .train import train
 
@@ -72,8 +72,7 @@ _EXTRA_HELP = {
     "validation_fraction": "held-out share used when n_seeds > 1 or lam='auto'",
     "path_params": "dict of options for the λ path of lam='auto' (`path.run.run_path`: n_steps, ratio, ...)",
 }
-_HELP = {o.field: o.help for o in OPTIONS} | _EXTRA_HELP | {"lam": "λ, weight of the L1 penalty, or 'auto' "
-                                                                     "(the λ path and the 1-SE rule)"}
+_HELP = {o.field: o.help for o in OPTIONS} | _EXTRA_HELP
 
 
 def _init_from(params: dict):
@@ -125,7 +124,7 @@ class _SBPBase(SelectorMixin, BaseEstimator):
         seeds = self._seeds()
         self.path_ = None
         with jax.numpy_dtype_promotion("standard"):  # whatever the caller's setting: optax's Adam needs it
-            runs = self._fit_selected if self.lam == "auto" or len(seeds) > 1 else self._fit_one
+            runs = self._fit_selected if self.lam == AUTO or len(seeds) > 1 else self._fit_one
             edges, self.seed_, self.lam_, self.loss_curve_ = runs(cfg, xs, ys, seeds)
         self.config_ = cfg.replace(lam=self.lam_)
         self._set_net(tuple(np.asarray(w, np.float32) for w in edges))
@@ -146,7 +145,7 @@ class _SBPBase(SelectorMixin, BaseEstimator):
     def _config(self, layers, loss) -> TrainConfig:
         opts = {f: getattr(self, f) for f in TRAINING_PARAMS} | {"loss": loss}
         if isinstance(opts["lam"], str):
-            if opts["lam"] != "auto":
+            if opts["lam"] != AUTO:
                 raise ValueError(f"lam={opts['lam']!r} is invalid: allowed a finite number >= 0 or 'auto'")
             opts["lam"] = 0.0  # the path sets λ
         return TrainConfig(layers=layers, **opts)
@@ -183,7 +182,7 @@ class _SBPBase(SelectorMixin, BaseEstimator):
                              f"{' by class' if strata is not None else ''}: {e}") from None
         data = datasets.plain(xs[tr], ys[tr], xs[va], ys[va], xs[va], ys[va], kind=_KIND[cfg.loss])
         metric = "r2" if self._regression else "accuracy"
-        if self.lam == "auto":
+        if self.lam == AUTO:
             try:
                 from .path.auto import auto_lam
             except ImportError as e:  # pragma: no cover - the path module is part of the package

@@ -57,6 +57,15 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 1,0.1") from None
 
 
+AUTO = "auto"  # λ chosen by the λ path and the 1-SE rule on validation (`sbp_jax.path.auto_lam`)
+AUTO_HELP = "'auto': λ chosen on the validation split by the 1-SE rule over a λ path"
+
+
+def lam_value(text: str) -> float | str:
+    """A λ flag's text: a number, or `AUTO`."""
+    return AUTO if text.strip().lower() == AUTO else _number(text)
+
+
 def _optional_number(text: str) -> float | None:
     return None if text.strip().lower() in ("none", "off") else _number(text)
 
@@ -120,7 +129,7 @@ OPTIONS: tuple[Option, ...] = (
            "around the source's hidden widths; see --hidden)", metavar="2,4,1"),
     Option("hidden_activation", "--activation", str, "hidden activation: " + _choices(C.HIDDEN_ACTIVATIONS)),
     Option("loss", "--loss", str, "task loss: " + _choices(C.LOSSES) + " (default: from the data's kind)"),
-    Option("lam", "--lam", _number, "λ, weight of the L1 penalty λ·Σ|w|", grid_flag="--lams"),
+    Option("lam", "--lam", lam_value, "λ, weight of the L1 penalty λ·Σ|w|", grid_flag="--lams", metavar="LAM|auto"),
     Option("lr", "--lr", _number, "Adam learning rate", grid_flag="--lrs"),
     Option("epochs", "--epochs", _integer, "training epochs (full batch: one Adam step each)"),
     Option("eps", "--eps", _number, "activity threshold ε: an edge is active when |w| >= ε", grid_flag="--epss"),
@@ -168,7 +177,9 @@ def add_flags(parser: argparse.ArgumentParser, defaults: C.TrainConfig | None = 
             g.add_argument(o.grid_flag, o.flag, dest=o.field, type=grid_values, default=None, metavar="GRID",
                            help=f"{o.help}: {GRID_FORMS}" + shown)
         else:
-            g.add_argument(o.flag, dest=o.field, type=o.parse, default=None, metavar=o.metavar, help=o.help + shown)
+            auto = f", or {AUTO_HELP}" if o.parse is lam_value else ""
+            g.add_argument(o.flag, dest=o.field, type=o.parse, default=None, metavar=o.metavar,
+                           help=o.help + auto + shown)
     return g
 
 

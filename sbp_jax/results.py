@@ -105,18 +105,22 @@ def _describe(name: str, values) -> dict:
     return stats.describe(values, **stats.bounds_of(name))
 
 
-def summarise(recs: list[dict], history=None, every: int = 0) -> list[dict]:
+def summarise(recs: list[dict], history=None, every: int = 0, *, one_group: bool = False) -> list[dict]:
     """Per (λ, lr, ε) group: every metric, the active and effective edges
     (mean, range-respecting 95 % interval, min, max) over the runs that did
     not diverge; the number that diverged; per-layer active edges; the compact
     architectures and the selected features with their counts; and, given
-    the stacked `history` (a `loop.History` aligned with `recs`), the phases."""
+    the stacked `history` (a `loop.History` aligned with `recs`), the phases.
+    With `one_group`, every record is one group (runs whose λ a rule chose
+    per run); its λ, lr, ε are None where the runs differ."""
     index = collections.defaultdict(list)
     for i, r in enumerate(recs):
-        index[(r["lam"], r["lr"], r["eps"])].append(i)
+        index[None if one_group else (r["lam"], r["lr"], r["eps"])].append(i)
     out = []
     for key, idx in index.items():  # groups in order of first appearance
         rs = [recs[i] for i in idx]
+        if key is None:
+            key = tuple(rs[0][k] if len({r[k] for r in rs}) == 1 else None for k in ("lam", "lr", "eps"))
         ok = [r for r in rs if r["diverged_at_epoch"] is None]
         ok_idx = [i for i in idx if recs[i]["diverged_at_epoch"] is None]
         archs = collections.Counter(tuple(r["structure"]["compact_layers"]) for r in ok)

@@ -135,3 +135,11 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     low = 0.0 if k == 0 else max(centre - half, 0.0)
     high = 1.0 if k == n else min(centre + half, 1.0)
     return low, high
+
+
+def rate(flags) -> dict:
+    """How many of `flags` (bool, one per trial, at least one) are true: `{"k", "n", "rate", "wilson95"}`."""
+    flags = np.asarray(flags, bool).ravel()
+    k, n = int(flags.sum()), int(flags.size)
+    lo, hi = wilson(k, n)
+    return {"k": k, "n": n, "rate": k / n, "wilson95": [lo, hi]}

@@ -171,7 +171,8 @@ def _tabular(tmp_path, capsys, *args):
     assert len(res["records"]) == 2 and res["provenance"]["argv"]
     for r in res["records"]:
         assert set(r["selected_features"]) <= set(res["data"]["feature_names"])
-        assert r["structure"]["total_edges"] == res["config"]["layers"][0] * 4 + 4 * res["config"]["layers"][-1]
+        n_in, n_out = res["config"]["layers"][0], res["config"]["layers"][-1]
+        assert r["structure"]["total_edges"] == (n_in + 1) * 4 + (4 + 1) * n_out  # real data: bias edges on
     (group,) = res["summary"]
     return res, group["metrics"], capsys.readouterr().out
 
@@ -270,6 +271,52 @@ def test_lam_auto_recovers_the_planted_features_of_a_csv(tmp_path, capsys):
     assert "λ auto (1se" in capsys.readouterr().out
 
 
+# ------------------------------------------------------------ --path: the sparsest net meeting a condition
+SMALL_PATH = ["--path-steps", "30", "--path-ratio", "1.3", "--path-epochs", "30", "--path-warmup", "60",
+              "--path-retrain", "30", "--path-candidates", "4", "--no-plots"]
+
+
+def test_path_on_xor_with_bias_reports_the_minimal_graph_rate(tmp_path, capsys):
+    with adam_promotion():
+        doc = xor.main(["--bias", "--path", "--seeds", "2", "--restarts", "2", *SMALL_PATH, "--out", str(tmp_path)])
+    info = doc["search"]
+    assert info["trials"] == 2 and info["restarts"] == 2 and info["condition"] == "train accuracy >= 1"
+    assert doc["config"]["lr"] == 1e-2 and doc["config"]["bias"] is True  # the path's lr unless --lr
+    recs = doc["records"]
+    assert len(recs) == 2 and recs[0]["seed"] in (0, 1) and recs[1]["seed"] in (2, 3)  # one run of each trial's pair
+    met = [r["metrics"]["train_accuracy"] == 1.0 for r in recs]  # judged again by the results layer
+    assert info["condition_met"]["k"] == sum(met) and info["condition_met"]["n"] == 2
+    eff = [r["structure"]["effective_edges"] for r in recs]
+    counts = {}
+    for e, m in zip(eff, met):
+        counts[e] = counts.get(e, 0) + m
+    assert info["effective_edges_counts"] == {e: c for e, c in sorted(counts.items()) if c}
+    m = info["minimal"]
+    assert m["edges"] == 7 and m["found"]["k"] == sum(e == 7 and ok for e, ok in zip(eff, met))
+    assert m["per_path"]["n"] == 4 and m["near"]["k"] >= m["found"]["k"]
+    assert len(doc["summary"]) == 1 and doc["summary"][0]["n_runs"] == 2
+    assert json.loads((tmp_path / "results.json").read_text())["search"]["minimal"] == m
+    out = capsys.readouterr().out
+    assert "minimal graph (7 effective edges" in out and "condition met: " in out
+
+
+def test_path_on_a_csv_takes_a_condition_and_reports_no_minimum(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 3))
+    y = 2 * x[:, 0] + 0.05 * rng.normal(size=120)
+    lines = ["a,b,c,y"] + [",".join(f"{v:.4f}" for v in r) + f",{t:.4f}" for r, t in zip(x, y)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    with adam_promotion():
+        doc = topology.main(["--csv", str(tmp_path / "d.csv"), "--target", "y", "--hidden", "4", "--path",
+                             "--condition", "r2>=0.95", "--seeds", "2", *SMALL_PATH, "--out", str(tmp_path / "o")])
+    assert "minimal" not in doc["search"] and doc["search"]["condition"] == "train r2 >= 0.95"
+    assert doc["search"]["condition_met"]["k"] == sum(r["metrics"]["train_r2"] >= 0.95 for r in doc["records"])
+    assert all(r["selected_features"] == ["a"] for r in doc["records"] if r["metrics"]["train_r2"] >= 0.95)
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())  # topology's sections, written once
+    assert {"search", "export", "threshold_sensitivity"} <= set(saved) and "topology" in saved["summary"][0]
+    assert [r["graph"] for r in saved["records"]] == [r["graph"] for r in doc["records"]]
+
+
 # ------------------------------------------------------------ bad inputs: one line, exit 2
 BAD = [
     ("xor", ["--lam", "nan"], "--lam=nan is invalid"),
@@ -315,6 +362,13 @@ BAD = [
     ("xor", ["--lam", "auto"], "invalid for λ auto: allowed a data set with a validation split"),
     ("xor", ["--lam", "often"], "argument --lam: 'often' is not a number"),
     ("topology", ["--out", "/proc/no/such/dir"], "--out='/proc/no/such/dir' is invalid"),
+    ("xor", ["--path", "--lam", "0.1"], "--lam=0.1 is invalid with --path"),
+    ("xor", ["--path", "--condition", "r2>=0.9"], "--condition='train r2 >= 0.9' is invalid for loss 'bce'"),
+    ("xor", ["--path", "--condition", "accuracy<=1"], "--condition='accuracy<=1' is invalid"),
+    ("xor", ["--path", "--condition", "accuracy>=1@val"], "the data has no 'val' samples"),
+    ("tabular", ["--dataset", "wine", "--path"], "--condition is required with --path on wine"),
+    ("topology", ["--path", "--restarts", "0"], "--restarts='0' is invalid"),
+    ("addition", ["--path", "--lam-schedule", "warmup_ramp"], "--lam-schedule='warmup_ramp' is invalid for a path"),
 ]
 
 

@@ -8,7 +8,10 @@ layers) / proximal L1 / adaptive λ (warm-up then
 ramp, the schedule the README (section "Beyond the paper") found best) / structural
 dropout / magnitude baseline (dense λ = 0 training, prune each run to the
 edge count of the faithful run of the same seed, fine-tune) / faithful +
-retrain from the mask / faithful + rewind (lottery ticket) / +bias + retrain.
+retrain from the mask / faithful + rewind (lottery ticket) / +bias + retrain /
+the `--path` rows: λ paths, the sparsest net meeting the task's condition after
+a retrain, the verified polish (XOR with bias, also best of 4 paths per trial,
+and with bias and skip; a + b), beside the fixed-λ rows.
 
 Columns (all on the net as it would be deployed: inactive edges zeroed):
 test metric (mean, 95 % interval within the metric's range, `stats.describe`), active edges, effective
@@ -50,7 +53,9 @@ from sbp_jax.metrics import evaluate
 from sbp_jax.structure import analyse, masked
 from sbp_jax.train import check_data
 
-from sbp_jax.sources import default_config
+from sbp_jax.path import parse_condition, search_sparsest
+from sbp_jax.path.search import LR
+from sbp_jax.sources import SOURCES, default_config
 
 DROPOUT = 0.1
 
@@ -153,7 +158,7 @@ def _row(name: str, per_run: dict, metric: str, seconds: float, note: str = "") 
     }
 
 
-def run_task(task: str, n_seeds: int, log=print) -> dict:
+def run_task(task: str, n_seeds: int, log=print, paths: bool = True) -> dict:
     base, data, metric = _task(task)
     seeds = list(range(n_seeds))
     retrain_epochs = base.epochs // 2
@@ -196,8 +201,26 @@ def run_task(task: str, n_seeds: int, log=print) -> dict:
             rows.append(_row(f"{label} + rewind (lottery ticket)", assess(rw, cfg, data, metric), metric,
                              time.perf_counter() - t0, f"{retrain_epochs} epochs from initial values"))
             log(_line(rows[-1]))
+    if paths:
+        cond = parse_condition(SOURCES[task].condition)
+        for label, kw, k in _path_rows(task):
+            cfg = base.replace(lr=LR, **kw)
+            s = search_sparsest(cfg, data, cond, range(n_seeds * k), restarts=k)
+            rows.append(_row(label, assess(s.chosen.weights, cfg, data, metric), metric, s.seconds["total"],
+                             f"condition {cond}; budget per trial {s.budget}"))
+            log(_line(rows[-1]))
     return {"task": task, "config": base.to_dict(), "n_seeds": n_seeds, "retrain_epochs": retrain_epochs,
             "dropout": DROPOUT, "rows": rows}
+
+
+def _path_rows(task: str) -> list[tuple[str, dict, int]]:
+    """(name, config changes, restarts) of the `--path` rows: the λ path, the sparsest net meeting the task's
+    condition after a retrain, the verified polish (`sbp_jax.path.search_sparsest`, lr 1e-2)."""
+    if task == "xor":
+        return [("+bias, --path (λ path + condition + polish)", {"bias": True}, 1),
+                ("+bias, --path --restarts 4 (best of 4 paths)", {"bias": True}, 4),
+                ("+bias +skip, --path", {"bias": True, "skip": True}, 1)]
+    return [("--path (λ path + condition + polish)", {}, 1)]
 
 
 def _ci(d: dict, digits: int = 3) -> str:
@@ -241,6 +264,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--seeds", type=int, default=100, help="seeds per row")
     p.add_argument("--tasks", default="xor,addition", help="comma-separated: xor, addition")
     p.add_argument("--out", type=Path, default=Path("docs/beyond"), help="folder for variants.json / variants.md")
+    p.add_argument("--no-paths", action="store_true", help="skip the --path rows (λ paths: about a minute per task)")
     a = p.parse_args(argv)
     if a.seeds < 2:
         p.error(f"--seeds={a.seeds} is invalid: allowed an integer >= 2")
@@ -251,7 +275,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = []
     for t in names:
         print(f"\n{t}: {a.seeds} seeds per row", flush=True)
-        results.append(run_task(t, a.seeds, log=lambda s: print(s, flush=True)))
+        results.append(run_task(t, a.seeds, log=lambda s: print(s, flush=True), paths=not a.no_paths))
     argv = sys.argv[1:] if argv is None else argv
     command = "python -m experiments.compare_variants " + " ".join(argv)
     io.write_json(a.out / "variants.json", {"results": results, "provenance": io.provenance(argv)})

@@ -1,8 +1,10 @@
-"""λ auto (1-SE on validation) on two small CSVs, with and without bias edges:
+"""λ auto (1-SE on validation) on three small CSVs, with and without bias edges:
 
 * planted: 600 rows, 8 columns p, q, a … f ~ N(0, 1), y = 1.5·p − 2·q + N(0, 0.1²)
   (only p and q matter);
 * parity-3: 400 rows, bits x1, x2, x3 ~ Bernoulli(½), y = x1 ⊕ x2 ⊕ x3;
+* nonlinear: 1000 rows, 6 columns x0 … x5 ~ N(0, 1), y = sin(2·x2)·x5 + x0² + N(0, 0.1²)
+  (x0, x2, x5 matter; x0² is not positively homogeneous, so a bias-free net cannot fit it);
 * and, for scale, the bundled breast_cancer set (569 × 30, binary).
 
 Each CSV is written to a temporary folder and loaded through the ordinary
@@ -39,6 +41,13 @@ def write_parity(path: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 2, size=(400, 3))
     _write(path, ["x1", "x2", "x3"], x, x.sum(axis=1) % 2)
+
+
+def write_nonlinear(path: Path, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(1000, 6))
+    y = np.sin(2 * x[:, 2]) * x[:, 5] + x[:, 0] ** 2 + 0.1 * rng.normal(size=1000)
+    _write(path, [f"x{i}" for i in range(6)], x, y)
 
 
 def _write(path: Path, names, x, y) -> None:
@@ -86,10 +95,12 @@ def main(argv=None) -> list[dict]:
     a = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        planted, parity = Path(tmp) / "planted.csv", Path(tmp) / "parity3.csv"
+        planted, parity, nonlinear = (Path(tmp) / f"{n}.csv" for n in ("planted", "parity3", "nonlinear"))
         write_planted(planted)
         write_parity(parity)
-        for name, csv in (("planted", planted), ("parity3", parity), ("breast_cancer", None)):
+        write_nonlinear(nonlinear)
+        for name, csv in (("planted", planted), ("parity3", parity), ("nonlinear", nonlinear),
+                          ("breast_cancer", None)):
             for bias in (False, True):
                 rows.append(check(name, csv, bias, a.seeds, a.out))
                 print(_line(rows[-1]), flush=True)
@@ -98,7 +109,7 @@ def main(argv=None) -> list[dict]:
     command = ("python docs/path/check_auto_lam.py " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
     io.write_json(a.out / "auto_lam.json", {"rows": rows, "provenance": io.provenance(argv)})
     with io.atomic_path(a.out / "auto_lam.md") as tmp:
-        tmp.write_text("# λ auto (1-SE on validation) on the planted and parity-3 CSVs\n\n"
+        tmp.write_text("# λ auto (1-SE on validation) on the planted, parity-3 and nonlinear CSVs, and breast cancer\n\n"
                        f"Command: `{command}`\n\n" + "\n".join(head + [_line(r) for r in rows]) + "\n\n"
                        + "\n".join(f"* {r['data']}, bias={r['bias']}: {r['reason']}" for r in rows) + "\n")
     print("\n".join(head + [_line(r) for r in rows]))

@@ -92,6 +92,33 @@ def _peer_best(net: str, cfg: TrainConfig, data: Dataset, n: int, epochs: int, t
     return dict(out, peer_best_config_epochs_per_s=max(r["config_epochs_per_s"] for r in out.values()))
 
 
+def flops_per_config_epoch(cfg: TrainConfig, n_samples: int) -> float:
+    """Floating-point operations of one full-batch epoch of `cfg` on `n_samples` samples, counted from its
+    matrix products only: 2 per multiply-add, 3 products per layer (the forward pass, the backward
+    pass's deltas and its weight gradients), `cfg.layout.total_edges` multiply-adds per sample each."""
+    return 2.0 * 3.0 * n_samples * cfg.layout.total_edges
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's dense float32 matrix-product rate in GFLOP/s, measured now: XLA's jitted
+    `(size, size) @ (size, size)` on the default device, best of `repeats` after a warm-up. What a
+    compute-bound sweep of large layers can at best approach."""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((size, size), jnp.float32)
+    f = jax.jit(lambda u, v: u @ v)
+    f(a, a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * size ** 3 / best / 1e9
+
+
 def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for: Callable[[int], dict],
                     mem: Memory, on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
     """Time every (net, option) row of `PLANS[mode]`; print one line per row.
@@ -108,11 +135,15 @@ def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for:
       one dict per row: `net`, `layers`, `loss`, `option`, `changes` (the `TrainConfig` fields set),
       `configs`, `epochs`, `config_epochs_per_s`, `ratio_to_plain`, `steps_per_epoch`,
       `config_steps_per_s`, `ratio_to_plain_per_step` (config-steps/s over the plain row's),
-      `kernel`, `ours` (`throughput.measure`'s
+      `kernel`, `gflops` (rate × `flops_per_config_epoch`), `matmul_gflops` (`matmul_gflops()`, once per
+      call) and `fraction_of_matmul`, `ours` (`throughput.measure`'s
       record: seconds, warm-up, chunk, memory); on peer rows also `peer`, `peer_chunked` or
       `peer_eager` (see `_peer_best`), `peer_best_config_epochs_per_s` and `ratio_ours_over_peer_best`.
     """
     repeats = 1 if mode == "quick" else 2
+    size = 512 if mode == "quick" else 2048
+    roof = matmul_gflops(size)
+    print(f"options: dense float32 matmul {roof:.3g} GFLOP/s on this machine now ({size}², XLA)", flush=True)
     rows = []
     for net, (n, epochs, options) in PLANS[mode].items():
         base = NETS[net]
@@ -130,6 +161,8 @@ def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for:
                    "config_steps_per_s": rate * steps,
                    "ratio_to_plain_per_step": rate * steps / plain_rate if plain_rate else None,
                    "kernel": ours["kernel"], "ours": ours}
+            gflops = rate * flops_per_config_epoch(cfg, len(data.x_train)) / 1e9
+            row.update(gflops=gflops, matmul_gflops=roof, fraction_of_matmul=gflops / roof)
             msg = (f"options {net:13s} {option:13s} C={n:>5d} E={epochs:>4d}: {rate:.3g} config-epochs/s, "
                    f"{row['ratio_to_plain'] or float('nan'):.2f}x plain, kernel {row['kernel']}")
             if steps > 1:
@@ -140,6 +173,7 @@ def measure_options(mode: str, torch_device: str, have_torch: bool, peer_kw_for:
                 row["ratio_ours_over_peer_best"] = rate / row["peer_best_config_epochs_per_s"]
                 msg += (f"; torch peer best {row['peer_best_config_epochs_per_s']:.3g} "
                         f"-> {row['ratio_ours_over_peer_best']:.2f}x")
+            msg += f"; {gflops:.3g} GFLOP/s in matrix products ({100 * gflops / roof:.0f} % of the matmul rate)"
             print(msg, flush=True)
             rows.append(row)
             if on_row:

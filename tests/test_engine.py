@@ -11,19 +11,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import assert_tree_bitwise_equal
+from conftest import SMALL, assert_tree_bitwise_equal
 
 from sbp_jax import TrainConfig, make_grid, run_grid, tasks
 from sbp_jax.engine import _output_bound
 from sbp_jax.two_layer import two_layer_ok
 from sbp_jax.loop import fresh_state
 from sbp_jax.network import forward, init_edges
-from sbp_jax.chunks import chunk_program, default_mesh, inputs_of
-from sbp_jax.sweep import select, split_arrays
+from sbp_jax.chunks import default_mesh, inputs_of
+from sbp_jax.sweep import select
 
 XOR = TrainConfig(layers=(2, 4, 1), loss="bce", epochs=100, history_every=0)
 ADD = TrainConfig(layers=(2, 8, 1), loss="mse", epochs=100, history_every=50)
 OPTIONS = XOR.replace(bias=True, skip=True, dropout=0.2, penalty="proximal", history_every=7)
+# The options config of the chunk, device and initial-draw tests: one static config, so that its chunk
+# programs (chunk 4 on one device, chunk 4 on the mesh, chunk 5) compile once for the three tests.
+OPTIONS_MB = OPTIONS.replace(batch_size=32, target_active=0.5, init="glorot_uniform", bias_init="same")
+# Minibatch addition: shared by the chunk test and the divergence check (its chunk-12 program).
+ADD_MB = ADD.replace(history_every=0, batch_size=48, epochs=60)
 
 
 def _data(cfg):
@@ -31,13 +36,14 @@ def _data(cfg):
 
 
 def _run(cfg, data, grid, kernel):
-    """One chunk of `grid` through the chunk program of `kernel` (one device)."""
-    dev = tuple(jnp.asarray(a, jnp.int32 if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.float32)
-                for a in split_arrays(cfg, data))
-    return jax.tree.map(np.asarray, chunk_program(cfg.static_part(), None, kernel)(dev, *inputs_of(grid)))
+    """The whole `grid` as one chunk through the chunk program of `kernel` (one device)."""
+    t = {}
+    out = run_grid(cfg, data, grid, chunk=len(grid), mesh=None, kernel=kernel, timing=t)
+    assert t["kernel"] == kernel
+    return out
 
 
-def _permuted_equal(cfg, chunk_a, chunk_b):
+def _permuted_equal(cfg, chunk_a, chunk_b=5):
     data = _data(cfg)
     g = make_grid(cfg, lams=[0.0, 1e-2, 1e-1], lrs=[1e-3, 1e20], seeds=3)
     perm = np.random.default_rng(0).permutation(len(g))
@@ -47,11 +53,16 @@ def _permuted_equal(cfg, chunk_a, chunk_b):
         assert_tree_bitwise_equal(select(b, j), select(a, i))
 
 
-@pytest.mark.parametrize("cfg", [pytest.param(XOR, marks=pytest.mark.slow), pytest.param(ADD, marks=pytest.mark.slow),
-                                 OPTIONS, ADD.replace(batch_size=48, epochs=30, history_every=7)],
-                         ids=["xor", "addition", "options", "minibatch"])
-def test_results_independent_of_chunk_neighbours_and_size(cfg):
-    _permuted_equal(cfg, 18, 5)
+# chunk_a: 18 = the whole grid in one chunk; 4 and 12 are the chunk programs of the device test and the
+# divergence check (compiled once for both); chunk_b = 5 in every case. The full-batch "options" case is
+# slow: the same options with minibatches run by default, and full batches in test_sweep's chunk test.
+@pytest.mark.parametrize("cfg,chunk_a", [pytest.param(XOR, 18, marks=pytest.mark.slow),
+                                         pytest.param(ADD, 18, marks=pytest.mark.slow),
+                                         pytest.param(OPTIONS, 18, marks=pytest.mark.slow),
+                                         (OPTIONS_MB, 4), (ADD_MB, 12)],
+                         ids=["xor", "addition", "options", "options_minibatch", "minibatch"])
+def test_results_independent_of_chunk_neighbours_and_size(cfg, chunk_a):
+    _permuted_equal(cfg, chunk_a)
 
 
 @pytest.mark.slow  # 12 s: an edge case of warm starts
@@ -73,9 +84,10 @@ def test_minibatch_warm_starts_at_different_epochs_in_one_chunk():
         np.testing.assert_allclose(got.result.history.task_loss[i], one.result.history.task_loss[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("cfg", [XOR, pytest.param(ADD, marks=pytest.mark.slow),
-                                 OPTIONS.replace(batch_size=32, target_active=0.5)],
-                         ids=["xor", "addition", "options"])
+# "small": conftest's SMALL (the plain XOR net), whose chunk-4 programs test_sweep compiles too.
+@pytest.mark.parametrize("cfg", [SMALL, pytest.param(XOR, marks=pytest.mark.slow), pytest.param(ADD, marks=pytest.mark.slow),
+                                 OPTIONS_MB],
+                         ids=["small", "xor", "addition", "options"])
 def test_one_and_two_devices_bitwise_equal(cfg):
     mesh = default_mesh()
     if mesh is None:
@@ -102,7 +114,7 @@ def test_one_and_two_devices_bitwise_equal(cfg):
                                  pytest.param(XOR.replace(layers=(2, 4, 3, 1), hidden_activation="tanh", bias=True),
                                               marks=pytest.mark.slow),
                                  XOR.replace(loss="cross_entropy", layers=(2, 5, 2), skip=True, dropout=0.1),
-                                 ADD.replace(history_every=0, batch_size=48),
+                                 ADD_MB,
                                  pytest.param(XOR.replace(history_every=7, batch_size=32, bias=True),
                                               marks=pytest.mark.slow)],
                          ids=["xor_history7", "addition", "deep_tanh_bias", "cross_entropy_skip_dropout",
@@ -147,10 +159,13 @@ def test_output_bound_bounds_the_outputs(layers, act, bias, skip):
 
 
 def test_init_edges_of_the_engine_are_the_reference_draws():
-    """A sweep's initial edges are `init_edges(jax.random.key(seed))` of each seed (epochs=1, lr tiny)."""
-    cfg = XOR.replace(epochs=1, lr=1e-30, bias=True, bias_init="same", skip=True, init="glorot_uniform")
+    """A sweep's initial edges are `init_edges(jax.random.key(seed))` of each seed (lr tiny: every step
+    moves an edge by about 1e-30, below float32 rounding of the drawn values; the options config and its
+    chunk-4 program, bias and skip edges drawn by glorot_uniform)."""
+    cfg = OPTIONS_MB.replace(lr=1e-30)
+    assert cfg.bias and cfg.bias_init == "same" and cfg.skip and cfg.init == "glorot_uniform"
     g = make_grid(cfg, seeds=[3, 11])
-    out = run_grid(cfg, _data(cfg), g, mesh=None)
+    out = run_grid(cfg, _data(cfg), g, chunk=4, mesh=None)
     for i, s in enumerate(g.seed):
         e0 = init_edges(jax.random.key(int(s)), cfg.layers, cfg.init, bias=True, bias_init="same", skip=True)
         for w, w0 in zip(out.result.edges, e0):

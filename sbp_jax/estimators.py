@@ -1,7 +1,7 @@
 """scikit-learn estimators: `SBPClassifier` and `SBPRegressor`.
 
     from sbp_jax.estimators import SBPClassifier
-    clf = SBPClassifier(lam=3e-3, random_state=0).fit(X, y)
+    clf = SBPClassifier(random_state=0).fit(X, y)  # λ chosen on a held-out split (lam='auto')
     clf.score(X_test, y_test), clf.n_active_edges_, clf.selected_features_
     clf.transform(X)                      # the columns the learned net still reads (like SelectFromModel)
 
@@ -9,7 +9,8 @@ Parameters are the training options: one per row of `options.OPTIONS` (every
 `TrainConfig` field) except `layers`, which is `hidden_layer_sizes` as in
 `MLPClassifier`; a new option is a new parameter. Defaults are `TrainConfig`'s
 with the real-data settings of `sources.TABULAR_DEFAULTS` / `TABULAR_HIDDEN`
-on top, and `loss='auto'` (taken from the target). Besides them:
+on top (bias edges on), `lam='auto'` (λ chosen on a held-out split, below) and
+`loss='auto'` (taken from the target). Besides them:
 `random_state` (the seed of the first run), `n_seeds`, `validation_fraction`
 and `path_params` (see below). `__init__` only stores them; `fit` validates
 them (through `TrainConfig`: `lam=-1.0 is invalid: allowed a finite number >= 0`).
@@ -61,7 +62,8 @@ from .options import AUTO, OPTIONS
 from .structure import analyse, masked, selected_features, structure_dict
 from .train import train
 
-_OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)} | sources.TABULAR_DEFAULTS | {"loss": "auto"}
+_OPTION_DEFAULTS = ({f.name: f.default for f in dataclasses.fields(TrainConfig)} | sources.TABULAR_DEFAULTS
+                    | {"loss": "auto", "lam": AUTO})
 TRAINING_PARAMS = tuple(o.field for o in OPTIONS if o.field != "layers")  # the estimators' share of the table
 EXTRA_PARAMS = {"random_state": None, "n_seeds": 1, "validation_fraction": 0.2, "path_params": None}
 PARAMS = {"hidden_layer_sizes": sources.TABULAR_HIDDEN} | {f: _OPTION_DEFAULTS[f] for f in TRAINING_PARAMS} | EXTRA_PARAMS

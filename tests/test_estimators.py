@@ -36,7 +36,8 @@ def binary():
 @pytest.mark.parametrize("cls", [SBPClassifier, SBPRegressor])
 def test_parameters_are_the_training_options(cls):
     """Every row of the options table but `layers` is a parameter (a new option is a new parameter),
-    every `TrainConfig` field is covered, and the defaults are TrainConfig's with the real-data ones on top."""
+    every `TrainConfig` field is covered, and the defaults are TrainConfig's with the real-data ones on top
+    and λ chosen by the path (lam='auto')."""
     params = cls().get_params()
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     options = {o.field for o in OPTIONS}
@@ -45,9 +46,10 @@ def test_parameters_are_the_training_options(cls):
     assert set(params) == (fields - {"layers"}) | {"hidden_layer_sizes", "random_state", "n_seeds",
                                                    "validation_fraction", "path_params"}
     defaults = TrainConfig()
-    for name in fields - {"layers", "loss"}:
+    for name in fields - {"layers", "loss", "lam"}:
         assert params[name] == TABULAR_DEFAULTS.get(name, getattr(defaults, name)), name
-    assert params["loss"] == "auto" and params["hidden_layer_sizes"] == TABULAR_HIDDEN
+    assert params["loss"] == "auto" and params["lam"] == "auto" and params["hidden_layer_sizes"] == TABULAR_HIDDEN
+    assert params["bias"] is True  # real data: bias edges on
     sig = inspect.signature(cls.__init__)
     assert list(sig.parameters)[1:] == list(PARAMS)
     assert all(name in cls.__doc__ for name in PARAMS)

@@ -202,8 +202,8 @@ def execute_path(name: str, args, argv, src: Source, ds: Dataset, params: dict, 
     k, trials = args.restarts, args.seeds
     t0 = time.perf_counter()
     s = path.search_sparsest(cfg, ds, cond, range(args.seed, args.seed + trials * k), restarts=k,
-                    do_polish=not args.no_polish, retrain_epochs=args.path_retrain, candidates=args.path_candidates,
-                    **_cli.path_options(args))
+                             do_polish=not args.no_polish, retrain_epochs=args.path_retrain,
+                             candidates=args.path_candidates, **_cli.path_options(args))
     out, grid = path.outputs_of(s.path, ds, s.chosen.weights, s.chosen.lam, runs=s.chosen.run)
     timing = _path_timing(s.path, t0, len(grid)) | {"search_s": s.seconds}
     edges = np.asarray(s.chosen.n_edges)[np.asarray(s.chosen.met)]

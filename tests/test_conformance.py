@@ -21,6 +21,7 @@ from conftest import assert_tree_bitwise_equal
 
 from sbp_jax import TrainConfig, datasets, make_grid, run_grid, tasks, train
 from sbp_jax.kernels import KERNELS, select
+from sbp_jax.network import init_edges
 
 # Every TrainConfig field: the values the table covers (the default first).
 OPTIONS = {
@@ -209,6 +210,10 @@ WARM = [
 ]
 
 
+def _initial_edges(cfg: TrainConfig, key) -> tuple:
+    return init_edges(key, cfg.layers, cfg.init, bias=cfg.bias, bias_init=cfg.bias_init, skip=cfg.skip)
+
+
 @pytest.mark.parametrize("cfg,kernel", [(WARM[0], "auto"), (WARM[1], "auto"),
                                         pytest.param(WARM[2], "auto", marks=pytest.mark.slow),
                                         pytest.param(WARM[1], "reference", marks=pytest.mark.slow)],
@@ -219,7 +224,9 @@ def test_n_then_n_more_equals_2n(cfg, kernel):
     d = tasks.xor(data_seed=0)
     key = jax.random.key(4)
     whole = train(cfg.replace(epochs=2 * cfg.epochs), d.x_train, d.y_train, key, kernel=kernel)
-    half = train(cfg, d.x_train, d.y_train, key, kernel=kernel)
+    # The first N start from the key's own initial edges, passed as a warm start (a fresh optimizer from
+    # them, as without `init`): both halves then run the one compiled program of an N-epoch warm start.
+    half = train(cfg, d.x_train, d.y_train, key, kernel=kernel, init=_initial_edges(cfg, key))
     rest = train(cfg, d.x_train, d.y_train, key, kernel=kernel, init=half.state)
     assert_tree_bitwise_equal(rest.state, whole.state)
     assert int(rest.state.epoch) == 2 * cfg.epochs
@@ -244,7 +251,7 @@ def test_warm_start_from_edges_alone_and_bad_inits():
     cfg = WARM[0]
     d = tasks.xor(data_seed=0)
     key = jax.random.key(0)
-    first = train(cfg, d.x_train, d.y_train, key)
+    first = train(cfg, d.x_train, d.y_train, key, init=_initial_edges(cfg, key))  # the program of the test above
     again = train(cfg.replace(epochs=1, lr=1e-30), d.x_train, d.y_train, key, init=first.edges)
     for a, b in zip(again.edges, first.edges):  # a fresh optimizer from these edges, a negligible step
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-20)

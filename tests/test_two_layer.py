@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -9,6 +10,10 @@ import pytest
 from sbp_jax import TrainConfig
 from sbp_jax.engine import _autodiff_grads
 from sbp_jax.two_layer import GEMM_MIN_HIDDEN, two_layer_grads, two_layer_ok
+
+# jitted (config and layout static): one compiled program per case instead of one per eager op
+_two_layer = jax.jit(two_layer_grads, static_argnums=(0, 1))
+_autodiff = jax.jit(_autodiff_grads, static_argnums=(0, 1))
 
 
 @pytest.mark.parametrize("layers,loss,act,bias,skip,batch", [
@@ -35,8 +40,8 @@ def test_two_layer_grads_match_autodiff(layers, loss, act, bias, skip, batch):
     y = jnp.asarray(y, jnp.float32)
     wts = jnp.asarray((np.arange(S) < 41)[:, None], jnp.float32) if batch else None
     edges = tuple(jnp.asarray(rng.normal(size=(*cfg.layout.shape(l), C)), jnp.float32) for l in range(2))
-    task, grads = two_layer_grads(cfg, cfg.layout, edges, x, y, wts)
-    ref_task, ref = _autodiff_grads(cfg, cfg.layout, edges, x, y, wts)
+    task, grads = _two_layer(cfg, cfg.layout, edges, x, y, wts)
+    ref_task, ref = _autodiff(cfg, cfg.layout, edges, x, y, wts)
     np.testing.assert_allclose(task, ref_task, rtol=1e-6)
     for g, r in zip(grads, ref):
         assert g.shape == r.shape

@@ -35,8 +35,11 @@ def test_forward_hand_computed(act, jit):
     np.testing.assert_allclose(z, np.array(EXPECTED[act], np.float32), rtol=1e-6, atol=1e-6)
 
 
+# Jitted (one compiled program per shape instead of one per eager op; the eager forward pass is
+# test_forward_hand_computed's).
 _forward = jax.jit(forward, static_argnums=2)
 _init = jax.jit(init_edges, static_argnums=(1, 2))
+_init_kw = jax.jit(init_edges, static_argnums=(1, 2), static_argnames=("bias", "bias_init", "skip"))
 
 
 def _random_net(seed, layers):
@@ -129,9 +132,9 @@ def test_sparse_mlp_is_a_pytree_and_predicts_one_example():
 
 
 def test_init_with_bias_keeps_the_bias_free_weights(key):
-    plain = init_edges(key, (2, 4, 1))
+    plain = _init_kw(key, (2, 4, 1))
     for bias_init in ("zeros", "same"):
-        e = init_edges(key, (2, 4, 1), bias=True, bias_init=bias_init)
+        e = _init_kw(key, (2, 4, 1), bias=True, bias_init=bias_init)
         assert [w.shape for w in e] == [(4, 3), (1, 5)]
         for w, p in zip(e, plain):
             np.testing.assert_array_equal(np.asarray(w[:, :-1]), np.asarray(p))
@@ -143,14 +146,14 @@ def test_init_with_bias_keeps_the_bias_free_weights(key):
 
 @pytest.mark.parametrize("layers", [(2, 4, 1), (3, 40, 5)])  # small (column) and large (matmul) paths
 def test_forward_with_bias_is_the_affine_map(key, layers):
-    e = init_edges(key, layers, bias=True, bias_init="same")
+    e = _init_kw(key, layers, bias=True, bias_init="same")
     x = jax.random.normal(jax.random.key(1), (7, layers[0]))
     h = x
     for l, w in enumerate(e):
         h = h @ w[:, :-1].T + w[:, -1][None, :]
         if l < len(e) - 1:
             h = jax.nn.relu(h)
-    np.testing.assert_allclose(np.asarray(forward(e, x)), np.asarray(h), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(_forward(e, x, "relu")), np.asarray(h), rtol=1e-5, atol=1e-5)
 
 
 # ---- skip connections (a layered DAG) ---------------------------------------------------------
@@ -159,15 +162,15 @@ def test_forward_with_bias_is_the_affine_map(key, layers):
 @pytest.mark.parametrize("layers", [(2, 4, 1), (3, 30, 2), (2, 3, 3, 2)])  # (3,30,2): matmul layers
 @pytest.mark.parametrize("bias", [False, True])
 def test_skip_forward_matches_numpy_reference(layers, bias):
-    e = init_edges(jax.random.key(1), layers, bias=bias, bias_init="same", skip=True)
+    e = _init_kw(jax.random.key(1), layers, bias=bias, bias_init="same", skip=True)
     assert any(w.size > SMALL_LAYER_EDGES for w in e) == (layers == (3, 30, 2))
     x = jax.random.normal(jax.random.key(2), (7, layers[0]))
-    np.testing.assert_allclose(np.asarray(forward(e, x)), _numpy_forward(e, x, bias=bias, skip=True), rtol=1e-5,
+    np.testing.assert_allclose(np.asarray(_forward(e, x, "relu")), _numpy_forward(e, x, bias=bias, skip=True), rtol=1e-5,
                                atol=1e-5)
 
 
 def test_skip_net_with_zero_skip_edges_is_the_plain_net():
-    plain = init_edges(jax.random.key(3), (2, 3, 3, 1), bias=True, bias_init="same")
+    plain = _init_kw(jax.random.key(3), (2, 3, 3, 1), bias=True, bias_init="same")
     lay = Layout((2, 3, 3, 1), True, True)
     skip = []
     for l, w in enumerate(plain):
@@ -176,7 +179,7 @@ def test_skip_net_with_zero_skip_edges_is_the_plain_net():
         full = full.at[:, start:start + n].set(w[:, :n]).at[:, -1].set(w[:, -1])
         skip.append(full)
     x = jax.random.uniform(jax.random.key(4), (9, 2))
-    np.testing.assert_array_equal(np.asarray(forward(tuple(skip), x)), np.asarray(forward(plain, x)))
+    np.testing.assert_array_equal(np.asarray(_forward(tuple(skip), x, "relu")), np.asarray(_forward(plain, x, "relu")))
 
 
 def test_sparse_mlp_module_runs_a_skip_net():
@@ -234,7 +237,7 @@ def test_skip_training_matches_autodiff_of_the_objective(xor_data):
     with adam_promotion():
         one = train(SKIP.replace(epochs=1, lam=0.0), x, y, jax.random.key(0))
     e0 = init_edges(jax.random.key(0), SKIP.layers, skip=True)
-    g = jax.grad(lambda e: jnp.mean(jax.nn.softplus(z := forward(e, x)[:, 0]) - y[:, 0] * z))(e0)
+    g = jax.jit(jax.grad(lambda e: jnp.mean(jax.nn.softplus(z := forward(e, x)[:, 0]) - y[:, 0] * z)))(e0)
     # one Adam step from zero moments moves every weight by lr·sign(g) (up to Adam's ε)
     for w1, w0, gl in zip(one.edges, e0, g):
         np.testing.assert_allclose(np.asarray(w1 - w0), -1e-3 * np.sign(np.asarray(gl)), atol=1e-6)

@@ -109,8 +109,10 @@ def test_one_and_two_devices_bitwise_equal(cfg):
                 assert_tree_bitwise_equal(getattr(two, split)[k], a)
 
 
+# "addition" (full batch, two_layer, mse) is slow: its parts run by default in "cross_entropy_skip_dropout"
+# (the full-batch epoch of the same engine loop) and "addition_minibatch" (two_layer, mse and its threshold).
 @pytest.mark.parametrize("cfg", [pytest.param(XOR.replace(history_every=7), marks=pytest.mark.slow),
-                                 ADD.replace(history_every=0),
+                                 pytest.param(ADD.replace(history_every=0), marks=pytest.mark.slow),
                                  pytest.param(XOR.replace(layers=(2, 4, 3, 1), hidden_activation="tanh", bias=True),
                                               marks=pytest.mark.slow),
                                  XOR.replace(loss="cross_entropy", layers=(2, 5, 2), skip=True, dropout=0.1),

@@ -37,7 +37,7 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from benchmarks.nets import TASK_CONFIGS, load  # noqa: E402
+from benchmarks.nets import NETS as TASK_CONFIGS, load  # noqa: E402
 from sbp_jax import engine, io  # noqa: E402
 from sbp_jax.config import TrainConfig  # noqa: E402
 from sbp_jax.kernels import select  # noqa: E402

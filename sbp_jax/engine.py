@@ -22,8 +22,9 @@ second copy of the method:
   units, one output and bce/mse loss (the paper's nets, bias and skip edges
   included), from hand-written formulas that need half the per-sample sums
   (`kernel='two_layer'`, `two_layer.two_layer_grads`; chosen by profile, see
-  benchmarks/README.md), pinned against `jax.grad` and the reference by the
-  conformance tests;
+  benchmarks/README.md; the same formulas as two matrix products over every
+  config's units for wider nets, `kernel='wide'`, `wide.wide_grads`), pinned
+  against `jax.grad` and the reference by the conformance tests;
 * the task loss is computed only on epochs that record history; other
   epochs set `diverged_at` by a cheap bound on the outputs (of the edges each
   step starts from) and compute the exact loss only when the bound cannot
@@ -51,14 +52,27 @@ from jaxtyping import Array, PRNGKeyArray
 
 from .config import TrainConfig
 from .layout import Layout
-from .loop import (History, Hyper, TrainResult, TrainState, dropout_key, dropout_masks, dropped_out, epoch_batches,
-                   fresh_state, minibatch_plan, optimizer, run_epochs)
+from .loop import (
+    History,
+    Hyper,
+    TrainResult,
+    TrainState,
+    dropout_key,
+    dropout_masks,
+    dropped_out,
+    epoch_batches,
+    fresh_state,
+    minibatch_plan,
+    optimizer,
+    run_epochs,
+)
 from .network import SMALL_LAYER_EDGES, forward
 from .objective import weighted_task_loss_from_logits
 from .penalty import applied_penalty
 from .two_layer import two_layer_grads
+from .wide import wide_grads
 
-GRADIENT_KERNELS = ("two_layer", "autodiff")
+GRADIENT_KERNELS = ("two_layer", "wide", "autodiff")
 
 def to_last(tree):
     """Move the leading config axis of every leaf to the end."""
@@ -107,7 +121,7 @@ def _autodiff(static: TrainConfig, lay: Layout, edges, x, y, wts):
     return (_autodiff_grads if small else _vmapped_grads)(static, lay, edges, x, y, wts)
 
 
-_GRADS = {"two_layer": two_layer_grads, "autodiff": _autodiff}
+_GRADS = {"two_layer": two_layer_grads, "wide": functools.partial(wide_grads, fallback=_autodiff), "autodiff": _autodiff}
 
 
 # Cheap divergence check (epochs that record no history). `diverged_at` is the first

@@ -9,6 +9,9 @@ each against the reference):
   one hidden layer of relu/identity units, one output, bce/mse loss, small
   layers; every other option (bias, skip, dropout, penalties, schedules,
   controller, minibatches, warm starts) included;
+* 'wide' (`engine.train_chunk` with hand-written gradients as two matrix
+  products over every config's units, `wide.wide_grads`): two_layer's nets
+  with a layer above `network.SMALL_LAYER_EDGES` edges (e.g. [30,64,1]);
 * 'autodiff' (`engine.train_chunk` with `jax.grad`): everything else;
 * 'reference' (`reference.train_core`, vmapped in a sweep): the executable
   specification; never chosen automatically.
@@ -26,10 +29,11 @@ import logging
 from typing import NamedTuple
 
 from .config import TrainConfig
-from .two_layer import two_layer_ok
 from .single import single_ok
+from .two_layer import two_layer_ok
+from .wide import is_wide, wide_ok
 
-KERNELS = ("single", "two_layer", "autodiff", "reference")
+KERNELS = ("single", "two_layer", "wide", "autodiff", "reference")
 REQUESTS = ("auto",) + KERNELS
 
 log = logging.getLogger("sbp_jax")
@@ -54,13 +58,16 @@ def select(static: TrainConfig, *, single: bool, kernel: str = "auto") -> Choice
     if kernel not in REQUESTS:
         raise ValueError(f"kernel={kernel!r} is invalid: allowed one of {', '.join(map(repr, REQUESTS))}")
     reasons = {"single": single_ok(static) if single else "a sweep runs many configs at once",
-               "two_layer": two_layer_ok(static), "autodiff": None, "reference": None}
+               "two_layer": two_layer_ok(static), "wide": wide_ok(static), "autodiff": None, "reference": None}
     if kernel != "auto":
         if reasons[kernel] is not None:
             raise ValueError(f"kernel={kernel!r} is invalid for this config ({reasons[kernel]}): allowed 'auto', "
                              + ", ".join(repr(k) for k in KERNELS if reasons[k] is None))
         return Choice(kernel, None)
-    candidates = KERNELS[:3] if single else KERNELS[1:3]
+    # two_layer and wide are one method (hand-written one-hidden-layer gradients) for small and wide
+    # nets: only the one for the net's size is a candidate (and named when the config is off it)
+    other = "two_layer" if is_wide(static.layout) else "wide"
+    candidates = tuple(k for k in (KERNELS[:4] if single else KERNELS[1:4]) if k != other)
     chosen = next(k for k in candidates if reasons[k] is None)
     faster = candidates[:candidates.index(chosen)]
     why = "; ".join(f"not {k}: {reasons[k]}" for k in faster) or None

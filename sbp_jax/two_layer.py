@@ -44,7 +44,7 @@ def two_layer_ok(static: TrainConfig) -> str | None:
         return f"loss={static.loss!r}: the hand-written gradients cover bce and mse"
     if any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(2))):
         return (f"layers={static.layers}: a layer has more than {SMALL_LAYER_EDGES} edges "
-                "(jax.grad of the matrix-product form is as fast there)")
+                "(the wide kernel's matrix products take it)")
     return None
 
 

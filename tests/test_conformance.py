@@ -77,13 +77,16 @@ def _cases() -> list[TrainConfig]:
     order = {f: np.concatenate([rng.permutation(len(v)) for _ in range(N_CASES)]) for f, v in OPTIONS.items()}
     cases = [_case(order, i) for i in range(N_CASES)]
     cases.append(TrainConfig(layers=(2, 4, 1), epochs=6))  # the paper's setting (the single-run kernel)
+    # a wide hidden layer (11 × 10 edges > SMALL_LAYER_EDGES: the wide kernel) with bias, skip, minibatches, dropout
+    cases.append(TrainConfig(layers=(10, 10, 1), epochs=6, bias=True, skip=True, batch_size=16, dropout=0.25,
+                             history_every=2, penalty="proximal"))
     return cases
 
 
 CASES = _cases()
 # The cases the default run takes: together they cover every value of every field and every kernel
 # (checked by `test_the_cases_cover_every_value`); the others run with `-m slow`.
-DEFAULT_CASES = (0, 1, 3, 7, 11, 12)
+DEFAULT_CASES = (0, 1, 3, 7, 11, 12, 13)
 
 
 def _data(cfg: TrainConfig, seed: int = 0):
@@ -145,7 +148,7 @@ def test_the_cases_cover_every_value(subset):
                 assert repr(v) in seen or (f in ("lam_warmup", "lam_ramp") and v != 0 and any(
                     getattr(c, f) for c in cases)), (f, v)
     # every kernel is exercised by some case
-    assert {k for c in cases for k in _kernels(c, single=True)} == {"single", "two_layer", "autodiff"}
+    assert {k for c in cases for k in _kernels(c, single=True)} == set(KERNELS[:-1])
 
 
 @pytest.mark.parametrize("cfg", [pytest.param(c, marks=() if i in DEFAULT_CASES else pytest.mark.slow)

@@ -89,8 +89,12 @@ def test_wide_conforms_to_reference(cfg):
 
 # dropout with minibatches is left out: there a config's result depends on the chunk size at float32
 # rounding on every kernel (two_layer [2,8,1] bce on XOR data, chunks 12 vs 5, as of 9e60235)
-@pytest.mark.parametrize("cfg", [WIDE, WIDE_OPTIONS.replace(batch_size=0), WIDE_OPTIONS.replace(dropout=0.0)],
-                         ids=["plain", "options", "minibatch"])
+# options / minibatch: 18-23 s each (compile); slow, their siblings in the default run are the plain case here and
+# test_engine's neighbour/device tests of the same engine loop with options and minibatches (two_layer)
+@pytest.mark.parametrize("cfg", [pytest.param(WIDE, id="plain"),
+                                 pytest.param(WIDE_OPTIONS.replace(batch_size=0), id="options", marks=pytest.mark.slow),
+                                 pytest.param(WIDE_OPTIONS.replace(dropout=0.0), id="minibatch",
+                                              marks=pytest.mark.slow)])
 def test_wide_independent_of_chunk_neighbours_and_devices(cfg):
     """A config's result is bitwise the same in any chunk (size, neighbours) and on 1 or 2 devices."""
     data = tasks.xor(data_seed=0)

@@ -31,8 +31,9 @@ GEMM_MIN_HIDDEN = 8
 
 
 
-def two_layer_ok(static: TrainConfig) -> str | None:
-    """None when `two_layer_grads` implements `static`, else the reason (naming the field)."""
+def net_ok(static: TrainConfig) -> str | None:
+    """None when the hand-written gradients (`two_layer` here, `wide.py` for wide layers) cover `static`'s
+    net — one hidden layer of relu or identity units, one output, bce or mse — else the reason (naming the field)."""
     lay = static.layout
     if lay.n_layers != 2:
         return f"layers={static.layers}: the hand-written gradients cover one hidden layer"
@@ -42,10 +43,16 @@ def two_layer_ok(static: TrainConfig) -> str | None:
         return f"hidden_activation={static.hidden_activation!r}: the hand-written gradients cover relu and identity"
     if static.loss not in ("bce", "mse"):
         return f"loss={static.loss!r}: the hand-written gradients cover bce and mse"
-    if any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(2))):
-        return (f"layers={static.layers}: a layer has more than {SMALL_LAYER_EDGES} edges "
-                "(the wide kernel's matrix products take it)")
     return None
+
+
+def two_layer_ok(static: TrainConfig) -> str | None:
+    """None when `two_layer_grads` implements `static`, else the reason (naming the field)."""
+    lay = static.layout
+    if (reason := net_ok(static)) is None and any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(2))):
+        reason = (f"layers={static.layers}: a layer has more than {SMALL_LAYER_EDGES} edges "
+                  "(the wide kernel's matrix products take it)")
+    return reason
 
 
 def two_layer_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):

@@ -25,6 +25,7 @@ from .config import TrainConfig
 from .layout import Layout
 from .network import SMALL_LAYER_EDGES
 from .objective import output_delta, weighted_task_loss_from_logits
+from .two_layer import net_ok
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -36,18 +37,9 @@ def is_wide(lay: Layout) -> bool:
 
 def wide_ok(static: TrainConfig) -> str | None:
     """None when `wide_grads` implements `static`, else the reason (naming the field)."""
-    lay = static.layout
-    if lay.n_layers != 2:
-        return f"layers={static.layers}: the wide gradients cover one hidden layer"
-    if static.layers[-1] != 1:
-        return f"layers={static.layers}: the wide gradients cover one output"
-    if static.hidden_activation not in ("relu", "identity"):
-        return f"hidden_activation={static.hidden_activation!r}: the wide gradients cover relu and identity"
-    if static.loss not in ("bce", "mse"):
-        return f"loss={static.loss!r}: the wide gradients cover bce and mse"
-    if not is_wide(lay):
-        return f"layers={static.layers}: every layer has at most {SMALL_LAYER_EDGES} edges (two_layer's nets)"
-    return None
+    if (reason := net_ok(static)) is None and not is_wide(static.layout):
+        reason = f"layers={static.layers}: every layer has at most {SMALL_LAYER_EDGES} edges (two_layer's nets)"
+    return reason
 
 
 def wide_grads(static: TrainConfig, lay: Layout, edges, x, y, wts, fallback=None):

@@ -67,7 +67,7 @@ def test_select_takes_wide_for_wide_nets_only():
     assert select(WIDE.replace(bias=True).static_part(), single=True).kernel == "wide"
     assert select(TrainConfig(layers=(2, 8, 1)).static_part(), single=False) == ("two_layer", None)
     c = select(WIDE.replace(hidden_activation="tanh").static_part(), single=False)
-    assert c == ("autodiff", "not wide: hidden_activation='tanh': the wide gradients cover relu and identity")
+    assert c == ("autodiff", "not wide: hidden_activation='tanh': the hand-written gradients cover relu and identity")
     with pytest.raises(ValueError, match="kernel='wide' is invalid"):
         select(TrainConfig(layers=(2, 4, 1)).static_part(), single=False, kernel="wide")
 

@@ -300,6 +300,7 @@ def test_path_on_xor_with_bias_reports_the_minimal_graph_rate(tmp_path, capsys):
     assert "minimal graph (7 effective edges" in out and "condition met: " in out
 
 
+@pytest.mark.slow  # 20 s; siblings in the default run: the XOR --path CLI test above, tests/test_path_search.py
 def test_path_on_a_csv_takes_a_condition_and_reports_no_minimum(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(120, 3))

@@ -24,8 +24,10 @@ and for one-layer nets with bias nodes (pass the config's flag).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Int
@@ -150,6 +152,22 @@ def prune(edges: Edges, eps, bias: bool | None = None) -> Edges:
 def masked(edges: Edges, eps) -> Edges:
     """`edges` with every inactive edge (|w| < ε) set to exactly zero."""
     return tuple(jnp.where(mk, w, 0.0) for w, mk in zip(edges, masks(edges, eps)))
+
+
+@functools.partial(jax.jit, static_argnames="bias")
+def _live_inputs(edges: Edges, eps, bias: bool | None):
+    return jax.vmap(lambda e, t: live_nodes(masks(e, t), bias)[0])(edges, eps)
+
+
+def live_inputs(edges: Edges, eps, bias: bool | None = None) -> np.ndarray:
+    """Per run, which inputs lie on a path of active edges to an output: `(C, n_in)` bool.
+
+    `edges`: per layer `(C, n_out, n_in)` (a leading run axis); `eps`: `(C,)` or one ε.
+    One compiled call for every run (what `selected_features` does for one)."""
+    edges = tuple(jnp.asarray(w) for w in edges)
+    eps = jnp.broadcast_to(jnp.asarray(eps, edges[0].dtype), edges[0].shape[:1])
+    n_in = layout_of(tuple(w[0] for w in edges), bias=bias).widths[0]
+    return np.asarray(_live_inputs(edges, eps, bias))[:, :n_in]
 
 
 def selected_features(edges: Edges, eps, names, bias: bool | None = None) -> list[str]:

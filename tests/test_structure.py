@@ -335,3 +335,23 @@ def test_selected_features_on_hand_made_edges():
     assert selected_features((w1, w2), 0.6, ["a", "b", "c", "d"]) == []  # output edge pruned
     with pytest.raises(ValueError, match="len\\(names\\)=2"):
         selected_features((w1, w2), 0.1, ["a", "b"])
+
+
+@pytest.mark.parametrize("bias, skip", [(False, False), (True, False), (True, True)])
+def test_live_inputs_of_many_runs_equal_each_run_s_selected_features(bias, skip):
+    """`live_inputs` (one compiled call over a run axis) names the same inputs as `selected_features` per run."""
+    from sbp_jax.config import TrainConfig
+    from sbp_jax.structure import live_inputs, selected_features
+
+    cfg = TrainConfig(layers=(5, 4, 3, 1), bias=bias, skip=skip)
+    rng = np.random.default_rng(3)
+    C = 12
+    edges = tuple(rng.normal(size=(C, *cfg.layout.shape(l))).astype(np.float32)
+                  * (rng.uniform(size=(C, *cfg.layout.shape(l))) < 0.35) for l in range(cfg.layout.n_layers))
+    eps = np.full(C, 0.5, np.float32)
+    live = live_inputs(edges, eps, bias)
+    names = list("abcde")
+    assert live.shape == (C, 5)
+    for i in range(C):
+        assert [n for n, k in zip(names, live[i]) if k] == selected_features(tuple(w[i] for w in edges), 0.5, names, bias)
+    assert 0 < live.sum() < live.size  # some inputs cut off, some kept: the check can fail

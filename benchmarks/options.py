@@ -21,7 +21,11 @@ fastest counts: none wins everywhere, see `_peer_best`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
 
 from benchmarks import nets
 from benchmarks.machine import Memory
@@ -103,11 +107,6 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     """The machine's dense float32 matrix-product rate in GFLOP/s, measured now: XLA's jitted
     `(size, size) @ (size, size)` on the default device, best of `repeats` after a warm-up. What a
     compute-bound sweep of large layers can at best approach."""
-    import time
-
-    import jax
-    import jax.numpy as jnp
-
     a = jnp.ones((size, size), jnp.float32)
     f = jax.jit(lambda u, v: u @ v)
     f(a, a).block_until_ready()

@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sbp_jax import chunks, distributed, finetune, io, options, plots, results, stats, sweep
+from sbp_jax import chunks, distributed, finetune, io, options, path, plots, results, stats, sweep
 from sbp_jax.config import TrainConfig
 from sbp_jax.datasets import Dataset
 from sbp_jax.sources import Source, headline
@@ -145,13 +145,13 @@ def run_any(name: str, args, argv, src: Source, ds: Dataset, params: dict, cfg: 
             cfg)
 
 
-def _path_timing(p, t0: float, n: int) -> dict:
-    """A path run's timing record (`n` runs in its grid)."""
-    steps, per_step = len(p.records.lam), p.settings["epochs_per_step"]
+def _path_timing(p, t0: float) -> dict:
+    """A path run's timing record: every run of the path (`--restarts` paths per trial included) is a config."""
+    n, steps, per_step = len(p.seeds), len(p.records.lam), p.settings["epochs_per_step"]
     timing = dict(p.timing, total_s=time.perf_counter() - t0, n_configs=n, devices=len(jax.devices()),
                   kernel=p.settings.get("kernel", "engine"), configs_run=n, path_steps=steps,
                   epochs_per_step=per_step)
-    timing["config_epochs_per_s"] = (len(p.seeds) * steps * per_step / timing["run_s"]) if timing.get("run_s") else None
+    timing["config_epochs_per_s"] = (n * steps * per_step / timing["run_s"]) if timing.get("run_s") else None
     return timing
 
 
@@ -161,8 +161,6 @@ def execute_auto(name: str, args, argv, src: Source, ds: Dataset, params: dict, 
     rule on the validation split (`sbp_jax.path.auto_lam`); the chosen nets become
     ordinary records. Also writes path.npz and path.png. Returns `(document, outputs,
     folder, the config with the chosen λ)`."""
-    from sbp_jax import path
-
     out_dir = _folder(args, name, folder)
     t0 = time.perf_counter()
     auto = path.auto_lam(cfg, ds, seeds=list(range(args.seed, args.seed + args.seeds)), **_cli.path_options(args))
@@ -173,7 +171,7 @@ def execute_auto(name: str, args, argv, src: Source, ds: Dataset, params: dict, 
             "best_validation": {"lam": float(auto.best.lam), "step": int(auto.best.step), "reason": auto.best.reason},
             "settings": p.settings, "lam_max": p.lam_max, "steps": path.step_table(p.records, auto.metric),
             "importances": auto.importances}
-    doc = _finish(name, args, argv, src, ds, params, cfg, out, grid, _path_timing(p, t0, len(grid)), out_dir,
+    doc = _finish(name, args, argv, src, ds, params, cfg, out, grid, _path_timing(p, t0), out_dir,
                   extend=extend, path=info)
     io.write_npz(out_dir / "path.npz", **path.npz_arrays(p, auto.metric))
     if not args.no_plots:
@@ -189,8 +187,6 @@ def execute_path(name: str, args, argv, src: Source, ds: Dataset, params: dict, 
     ordinary records (one group, λ per run). On the paper's tasks also how often the
     chosen net is the minimal graph (`compare_variants.assess`, minima proven in the
     README). Returns `(document, outputs, folder, config)`."""
-    from sbp_jax import path
-
     from .compare_variants import assess, minimal_applies, minimal_structure
 
     text = args.condition or src.condition
@@ -205,7 +201,7 @@ def execute_path(name: str, args, argv, src: Source, ds: Dataset, params: dict, 
                              do_polish=not args.no_polish, retrain_epochs=args.path_retrain,
                              candidates=args.path_candidates, **_cli.path_options(args))
     out, grid = path.outputs_of(s.path, ds, s.chosen.weights, s.chosen.lam, runs=s.chosen.run)
-    timing = _path_timing(s.path, t0, len(grid)) | {"search_s": s.seconds}
+    timing = _path_timing(s.path, t0) | {"search_s": s.seconds}
     edges = np.asarray(s.chosen.n_edges)[np.asarray(s.chosen.met)]
     info = {"method": "λ path, sparsest net meeting the condition after a retrain"
                       + ("" if args.no_polish else ", verified polish") + (f", best of {k} paths" if k > 1 else ""),

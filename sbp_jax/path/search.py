@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import TrainConfig, check_int
 from ..metrics import metric_names
-from .rules import Choice
+from .rules import Choice, higher_is_better
 from .run import Path, run_path
 from .verify import SPLITS, Condition, best_of_k, polish, sparsest_meeting
 
@@ -93,8 +93,6 @@ def parse_condition(text: str, split: str = "train") -> Condition:
     """'accuracy>=1', 'r2>=0.99', 'mse<=0.01' (optionally '@val' / '@test' for the split) as a `Condition`.
 
     The direction must be the metric's (>= for accuracy and R², <= for MSE and MAE)."""
-    from .rules import higher_is_better
-
     body, _, at = text.replace(" ", "").partition("@")
     split = at or split
     op = ">=" if ">=" in body else "<=" if "<=" in body else None
@@ -105,6 +103,6 @@ def parse_condition(text: str, split: str = "train") -> Condition:
     except ValueError:
         threshold = None
     if (op is None or threshold is None or not np.isfinite(threshold) or metric not in ("accuracy", "r2", "mse", "mae")
-            or (op == ">=") != higher_is_better(metric) or split not in ("train", "val", "test")):
+            or (op == ">=") != higher_is_better(metric) or split not in SPLITS):
         raise ValueError(f"condition={text!r} is invalid: {allowed}")
     return Condition(metric, threshold, split)

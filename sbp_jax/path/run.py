@@ -74,7 +74,8 @@ def _check(config: TrainConfig, n_steps, ratio, epochs_per_step, warmup, adam, h
     check_int("max_extend", max_extend, 0)
 
 
-def _seeds(seeds) -> np.ndarray:
+def as_seeds(seeds) -> np.ndarray:
+    """`seeds` (a list of seeds, or a count n for 0..n−1) as a validated `(C,)` int64 array."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         seeds = range(check_int("seeds", int(seeds), 1))
     seeds = np.asarray(list(seeds), np.int64)
@@ -122,7 +123,7 @@ def run_path(
       a `Path`; its records are cut after the first step where every run has no active edge.
     """
     _check(config, n_steps, ratio, epochs_per_step, warmup, adam, headroom, max_extend)
-    seeds = _seeds(seeds)
+    seeds = as_seeds(seeds)
     arrays = tuple(jnp.asarray(a) for a in split_arrays(config, data))
     static = config.static_part().replace(epochs=epochs_per_step, history_every=0)
     chosen = kernels.select(static, single=False, kernel=kernel).kernel

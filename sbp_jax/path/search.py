@@ -23,7 +23,7 @@ import numpy as np
 from ..config import TrainConfig, check_int
 from ..metrics import metric_names
 from .rules import Choice, higher_is_better
-from .run import Path, run_path
+from .run import Path, as_seeds, run_path
 from .verify import SPLITS, Condition, best_of_k, polish, sparsest_meeting
 
 LR = 1e-2
@@ -69,11 +69,11 @@ def search_sparsest(config: TrainConfig, data, cond: Condition, seeds: Sequence[
     if cond.split not in SPLITS or data.split(cond.split)[0].shape[0] == 0:
         raise ValueError(f"condition={str(cond)!r} is invalid: the data has no {cond.split!r} samples: allowed a "
                          "split it has (train; val or test where the data has them)")
+    seeds = as_seeds(seeds)
+    if len(seeds) % k:
+        raise ValueError(f"restarts={k} is invalid for {len(seeds)} seeds: allowed a divisor of the number of seeds")
     t0 = time.perf_counter()
     path = run_path(config, data, seeds, **path_kw)
-    if len(path.seeds) % k:
-        raise ValueError(f"restarts={k} is invalid for {len(path.seeds)} seeds: allowed a divisor of the number of "
-                         "seeds")
     t1 = time.perf_counter()
     per_run = sparsest_meeting(path, data, cond, retrain_epochs=retrain_epochs, candidates=candidates)
     t2 = time.perf_counter()

@@ -61,10 +61,10 @@ from .loop import (
     dropout_masks,
     dropped_out,
     epoch_batches,
-    fresh_state,
     minibatch_plan,
     optimizer,
     run_epochs,
+    start_state,
 )
 from .network import SMALL_LAYER_EDGES, forward
 from .objective import weighted_task_loss_from_logits
@@ -176,7 +176,7 @@ def train_chunk(
     keys: PRNGKeyArray,
     hyper: Hyper,
     kernel: str,
-    init: TrainState | None = None,
+    init=None,
 ) -> TrainResult:
     """Train C configs at once: `keys` and `hyper` of shape `(C,)`, shared data `(x, y)`.
 
@@ -187,7 +187,8 @@ def train_chunk(
         shuffle seed's, `loop.epoch_batches`, shared by the configs).
       hyper: λ, lr, ε, each `(C,)` float32.
       kernel: the gradient kernel, one of `GRADIENT_KERNELS` (see `kernels.select`).
-      init: per-config start states, leading axis C (default: each key's fresh state).
+      init: per-config start states (`TrainState`s) or start edges (a fresh optimizer, epoch 0),
+        leading axis C (default: edges drawn from each key inside this program).
     Returns:
       what `jax.vmap(reference.train_core)` returns: a `TrainResult` with the
       config axis first (edges `(C, n_out, n_in)`, history `(C, n_records)`,
@@ -196,9 +197,9 @@ def train_chunk(
     lay = static.layout
     C = keys.shape[0]
     grads_fn = _GRADS[kernel]
-    fresh = init is None
+    fresh = not isinstance(init, TrainState)  # every config starts at epoch 0
     if fresh:
-        init = jax.vmap(lambda k, h: fresh_state(static, k, h))(keys, hyper)
+        init = jax.vmap(lambda k, h, e: start_state(static, k, h, e))(keys, hyper, init)
     state = to_last(init)
     update = jax.vmap(lambda h, g, s, e: optimizer(static, h).update(g, s, e), in_axes=(0, -1, -1, -1),
                       out_axes=-1)

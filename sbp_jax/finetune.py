@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int
 
-from .network import Edges
+from .network import Edges, init_edges_batch
 from .objective import task_loss
 from .adam import adam
 from .structure import Masks
@@ -121,11 +121,8 @@ def rewind_and_retrain(
 def initial_edges(config, seeds) -> Edges:
     """The initial edges of the runs with `seeds` `(C,)` (what `train` starts
     from with `jax.random.key(seed)`), stacked on a leading run axis."""
-    from .network import init_edges
-
-    init = lambda s: init_edges(jax.random.key(s), config.layers, config.init, bias=config.bias,
-                                bias_init=config.bias_init, skip=config.skip)
-    return jax.vmap(init)(jnp.asarray(np.asarray(seeds), jnp.uint32))
+    return init_edges_batch(np.asarray(seeds), config.layers, config.init, bias=config.bias,
+                            bias_init=config.bias_init, skip=config.skip)
 
 
 def magnitude_baseline(

@@ -204,6 +204,14 @@ def optimizer(static: TrainConfig, hyper: Hyper):
     return make_optimizer(hyper.lam, hyper.lr, static, hyper.eps)
 
 
+def start_state(static: TrainConfig, key: PRNGKeyArray, hyper: Hyper, init: TrainState | Edges | None) -> TrainState:
+    """The state a run starts from, for every kernel: `init` itself when it is a `TrainState` (a
+    warm start that continues a run), else `fresh_state` from the edges `init` (None: drawn from
+    `key`). Callers draw fresh edges outside their training program (`network.init_edges_batch`):
+    a program without the random draws compiles in about half the time."""
+    return init if isinstance(init, TrainState) else fresh_state(static, key, hyper, init)
+
+
 def fresh_state(static: TrainConfig, key: PRNGKeyArray, hyper: Hyper, edges: Edges | None = None) -> TrainState:
     """The state a run starts from: `edges` (default: `init_edges(key)` of the
     config's layout and scheme), a fresh optimizer state, epoch 0."""

@@ -19,7 +19,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .config import TrainConfig
 from .loop import (History, Hyper, TrainResult, TrainState, count_active, dropout_key, dropout_masks, dropped_out,
-                   epoch_batches, fresh_state, minibatch_plan, optimizer, run_epochs)
+                   epoch_batches, minibatch_plan, optimizer, run_epochs, start_state)
 from .network import forward
 from .objective import task_loss, weighted_task_loss_from_logits
 from .penalty import applied_penalty
@@ -53,12 +53,13 @@ def train_core(
       key: PRNG key for the initial edges and the dropout masks (the minibatch order
         comes from `static.shuffle_seed`, `loop.epoch_batches`).
       hyper: λ, lr, ε as float32 scalars.
-      init: the state to start from (default `loop.fresh_state(static, key, hyper)`).
+      init: the state to start from, or edges to start fresh from (default: drawn from `key`;
+        `loop.start_state`).
     Returns:
       the `TrainResult`, its `state` the final `TrainState`.
     """
     opt = optimizer(static, hyper)
-    state = fresh_state(static, key, hyper) if init is None else init
+    state = start_state(static, key, hyper, init)
     kw = dict(loss=static.loss, hidden_activation=static.hidden_activation)
     n = x.shape[0]
     n_batches, _ = minibatch_plan(n, static.batch_size)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from .config import TrainConfig
-from .loop import History, Hyper, TrainResult, TrainState, fresh_state, optimizer, run_epochs
+from .loop import History, Hyper, TrainResult, TrainState, optimizer, run_epochs, start_state
 from .objective import output_delta, pointwise_loss
 
 # Epochs per loop iteration (lax.scan / fori_loop unroll): 2 measured ~10 % faster than 1 on XOR and
@@ -77,10 +77,10 @@ def _task_and_grads(edges, x, yt, loss: str, act: str):
     return jnp.sum(jnp.concatenate(rows + [per]), axis=-1) / n
 
 
-def train_single(static: TrainConfig, x, y, key, hyper: Hyper, init: TrainState | None = None,
+def train_single(static: TrainConfig, x, y, key, hyper: Hyper, init=None,
                  unroll: int = SINGLE_UNROLL) -> TrainResult:
     """`reference.train_core` for one config `single_ok` accepts (pure, not jitted)."""
-    state = fresh_state(static, key, hyper) if init is None else init
+    state = start_state(static, key, hyper, init)
     shapes = [w.shape for w in state.edges]
     sizes = [a * b for a, b in shapes]
     offs = [sum(sizes[:l]) for l in range(len(sizes))]

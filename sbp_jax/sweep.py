@@ -36,7 +36,7 @@ from . import resume as resume_mod
 from .config import TrainConfig, check_finite_nonneg, check_int
 from .datasets import Dataset
 from . import kernels
-from .loop import TrainState, fresh_state
+from .network import init_edges_batch
 from .chunks import (CONFIG_SPEC, DATA_SPEC, RunOutputs, compiled, default_mesh, inputs_of, spec_of,
                      to_device)
 from .train import check_data, check_init
@@ -156,7 +156,8 @@ def run_grid(
         its devices' share and every process gets the gathered results).
       on_chunk: called as `on_chunk(done_configs, total)` after each chunk.
       timing: if a dict, filled with `compile_s` (0 when the program was
-        already compiled in this process), `run_s` (chunks computed now, no
+        already compiled in this process; with the initial-edge program of
+        `network.init_edges_batch` when that was compiled now), `run_s` (chunks computed now, no
         compile), `chunks`, `chunks_resumed`, `configs_run` and `chunk`.
       checkpoint_dir: if given, each finished chunk is written there
         atomically (process 0 only) with a manifest fingerprinting the
@@ -180,7 +181,10 @@ def run_grid(
     n = len(grid)
     static = config.static_part()
     choice = kernels.select(static, single=False, kernel=kernel)
-    start = _stacked_init(config, grid, check_init(config, init, n))
+    # stacked numpy TrainStates, or edges (each config's fresh optimizer state there, built inside the chunk
+    # program with its own λ, lr, ε), or None
+    start = check_init(config, init, n)
+    start = None if start is None else jax.tree.map(np.asarray, start)
     if chunk is None:
         chunk = chunk_for(config, x.shape[0], n, n_dev, choice.kernel)
     check_int("chunk", chunk, 1)
@@ -193,8 +197,18 @@ def run_grid(
     host_data = tuple(np.asarray(a) for a in (x, y, xv, yv, xt, yt))
     dev_data = to_device(host_data, mesh, DATA_SPEC)
     part = lambda tree, i: None if tree is None else jax.tree.map(lambda a: a[i * step:(i + 1) * step], tree)
-    chunk_inputs = lambda i: inputs_of(part(padded, i), part(padded_init, i))
+
+    draw_timing = {}
+
+    def chunk_inputs(i):
+        seeds, hyper, init = inputs_of(part(padded, i), part(padded_init, i))
+        if init is None:  # fresh runs: edges from the shared init program, not drawn inside the chunk program
+            init = init_edges_batch(seeds, static.layers, static.init, bias=static.bias, bias_init=static.bias_init,
+                                    skip=static.skip, timing=draw_timing)
+            init = init if mesh is None else jax.tree.map(np.asarray, init)
+        return seeds, hyper, init
     prog, compile_s = compiled(static, mesh, choice.kernel, keep_state, spec_of((host_data, chunk_inputs(0))))
+    compile_s += draw_timing.get("compile_s", 0.0)
     out_tree = prog.out_tree
     expect = [(tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(prog.out_info)]
 
@@ -268,15 +282,6 @@ def kernel_line(timing: dict) -> str:
     return f"kernel {timing['kernel']}" + (f" ({note})" if note else "")
 
 
-def _stacked_init(config: TrainConfig, grid: Grid, init):
-    """`check_init`'s result as stacked numpy `TrainState`s (edges alone get each
-    config's fresh optimizer state, built with its own λ, lr, ε), or None."""
-    if init is None or isinstance(init, TrainState):
-        return None if init is None else jax.tree.map(np.asarray, init)
-    static = config.static_part()
-    seeds, hyper, _ = inputs_of(grid)
-    fresh = jax.jit(jax.vmap(lambda s, h, e: fresh_state(static, jax.random.key(s), h, e)))
-    return jax.tree.map(np.asarray, fresh(seeds, hyper, init))
 
 
 def select(out: RunOutputs, i: int) -> RunOutputs:

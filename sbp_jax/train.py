@@ -25,6 +25,7 @@ from jaxtyping import PRNGKeyArray
 from . import engine, kernels
 from .config import TrainConfig
 from .loop import Hyper, TrainResult, TrainState, fresh_state, hyper_of
+from .network import init_edges
 from .reference import train_core
 from .single import train_single
 
@@ -137,7 +138,7 @@ def train(config: TrainConfig, x, y, key: PRNGKeyArray, *, init=None, kernel: st
     static = config.static_part()
     choice = kernels.select(static, single=True, kernel=kernel)
     start = check_init(config, init)
-    hyper = hyper_of(config)
-    if start is not None and not isinstance(start, TrainState):
-        start = fresh_state(static, key, hyper, start)
-    return _train_jit(static, choice.kernel, x, y, key, hyper, start)
+    if start is None:  # drawn by the shared init program, not inside this run's program
+        start = init_edges(key, static.layers, static.init, bias=static.bias, bias_init=static.bias_init,
+                           skip=static.skip)
+    return _train_jit(static, choice.kernel, x, y, key, hyper_of(config), start)

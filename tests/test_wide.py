@@ -72,8 +72,11 @@ def test_select_takes_wide_for_wide_nets_only():
         select(TrainConfig(layers=(2, 4, 1)).static_part(), single=False, kernel="wide")
 
 
-@pytest.mark.parametrize("cfg", [WIDE, WIDE_OPTIONS.replace(batch_size=0), WIDE_OPTIONS],
-                         ids=["plain", "options", "options_minibatch"])
+# options / options_minibatch: slow; the default run pins the wide kernel with bias, skip, minibatches,
+# dropout and the proximal rule in tests/test_conformance.py (its wide case).
+@pytest.mark.parametrize("cfg", [pytest.param(WIDE, id="plain"),
+                                 pytest.param(WIDE_OPTIONS.replace(batch_size=0), id="options", marks=pytest.mark.slow),
+                                 pytest.param(WIDE_OPTIONS, id="options_minibatch", marks=pytest.mark.slow)])
 def test_wide_conforms_to_reference(cfg):
     """`train(kernel='wide')` equals `train(kernel='reference')` to float32 rounding."""
     d = tasks.xor(data_seed=0)

@@ -40,7 +40,7 @@ from ..config import TrainConfig
 from ..engine import train_chunk
 from ..loop import Hyper, TrainState, fresh_state, optimizer
 from ..metrics import evaluate
-from ..network import Edges
+from ..network import Edges, init_edges_batch
 from ..objective import task_loss
 from ..structure import analyse, live_nodes, masked, masks
 
@@ -100,8 +100,9 @@ def path_program(static: TrainConfig, kernel: str, adam: str):
     Args (C runs, S steps):
       data: `(x, y, x_val, y_val, x_test, y_test)` device arrays.
       keys: `(C,)` PRNG keys; state: the runs' start `TrainState`s (leading axis
-        C), ignored when `fresh` (a bool scalar) is True: then each run starts
-        from its key's fresh state.
+        C); when `fresh` (a bool scalar) is True only its edges are read (the
+        keys' initial edges, `start_template`) and each run starts from a fresh
+        optimizer state there.
       rel: `(S,)` float32, step k trains at λ_k = rel[k]·top; rel = 0 is an
         unpenalised (warm-up) step.
       top: float32 scalar; <= 0 means "set it at the first step to headroom ×
@@ -117,7 +118,7 @@ def path_program(static: TrainConfig, kernel: str, adam: str):
         x, y = data[0], data[1]
         C = keys.shape[0]
         zero = Hyper(jnp.zeros((C,), jnp.float32), lr, eps)
-        state = jax.lax.cond(fresh, lambda s: jax.vmap(lambda k, h: fresh_state(static, k, h))(keys, zero),
+        state = jax.lax.cond(fresh, lambda s: jax.vmap(lambda k, h, e: fresh_state(static, k, h, e))(keys, zero, s.edges),
                              lambda s: s, state)
 
         def step(carry, r):
@@ -139,12 +140,15 @@ def path_program(static: TrainConfig, kernel: str, adam: str):
     return jax.jit(sbp_path)
 
 
-def start_template(static: TrainConfig, C: int) -> TrainState:
-    """Zeros shaped like C fresh `TrainState`s (the `state` argument of a fresh path)."""
-    keys = jax.ShapeDtypeStruct((C,), jax.random.key(0).dtype)
-    hyper = Hyper(*(jax.ShapeDtypeStruct((C,), jnp.float32),) * 3)
-    shapes = jax.eval_shape(jax.vmap(lambda k, h: fresh_state(static, k, h)), keys, hyper)
-    return jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes)
+def start_template(static: TrainConfig, seeds: np.ndarray, timing: dict | None = None) -> TrainState:
+    """The `state` argument of a fresh path for `seeds` `(C,)`: the seeds' initial edges
+    (`network.init_edges_batch`, drawn outside the path program; `timing` as there), zeros
+    elsewhere."""
+    edges = init_edges_batch(seeds, static.layers, static.init, bias=static.bias, bias_init=static.bias_init,
+                             skip=static.skip, timing=timing)
+    hyper = Hyper(*(jax.ShapeDtypeStruct((len(seeds),), jnp.float32),) * 3)
+    shapes = jax.eval_shape(jax.vmap(lambda h, e: fresh_state(static, jax.random.key(0), h, e)), hyper, edges)
+    return jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes)._replace(edges=edges)
 
 
 def relative_grid(n_steps: int, ratio: float, warmup_steps: int = 0, first: int = 0) -> np.ndarray:

@@ -138,8 +138,10 @@ def run_path(
     args = lambda state, fresh, rel, top: (arrays, keys, state, np.bool_(fresh), rel, np.float32(top),
                                            np.float32(headroom), lr, eps)
     rel = relative_grid(n_steps, ratio, w_steps)
-    first = args(start_template(static, C), True, rel, top_in)
+    drawn = {}
+    first = args(start_template(static, seeds, drawn), True, rel, top_in)
     prog, compile_s = compiled_path(static, chosen, adam, first)
+    compile_s += drawn.get("compile_s", 0.0)
     (state, recs), path_s = timed(prog, *first)
     top = float(recs["lam"][w_steps]) / float(rel[w_steps]) if top is None else float(top_in)
     estimate = recs["estimate"][0]

@@ -11,7 +11,7 @@ from conftest import SMALL, adam_promotion, assert_tree_bitwise_equal
 
 from sbp_jax import SparseMLP, TrainConfig, analyse, forward, init_edges, sweep, train
 from sbp_jax.layout import Layout
-from sbp_jax.network import SMALL_LAYER_EDGES, output_activation
+from sbp_jax.network import SMALL_LAYER_EDGES, init_edges_batch, output_activation
 
 # edges[0] (2 hidden x 2 inputs), edges[1] (1 output x 2 hidden)
 W1 = np.array([[1.0, -2.0], [0.5, 1.0]], np.float32)
@@ -110,6 +110,25 @@ def test_init_shapes_dtype_determinism_and_scale(key, scheme):
 def test_init_unknown_scheme(key):
     with pytest.raises(ValueError, match=r"scheme='xavier'.*'uniform', 'he_normal', 'glorot_uniform'"):
         init_edges(key, (2, 3), "xavier")
+
+
+@pytest.mark.parametrize("scheme,bias,bias_init,skip", [("he_normal", False, "zeros", False),
+                                                     ("glorot_uniform", True, "same", True)])
+def test_init_edges_batch_is_the_single_draws_compiled_once(scheme, bias, bias_init, skip):
+    """The shared draw program of the training programs: bitwise `init_edges` of each seed's key;
+    its compile is reported once per net shape, scheme and seed count."""
+    layers, seeds = (3, 5, 2, 2), [0, 7, 4_000_000_000]
+    t = {}
+    got = init_edges_batch(seeds, layers, scheme, bias=bias, bias_init=bias_init, skip=skip, timing=t)
+    assert t["compile_s"] > 0
+    for i, s in enumerate(seeds):
+        one = init_edges(jax.random.key(s), layers, scheme, bias=bias, bias_init=bias_init, skip=skip)
+        assert_tree_bitwise_equal(tuple(w[i] for w in got), one)
+    again = {}
+    init_edges_batch([1, 2, 3], layers, scheme, bias=bias, bias_init=bias_init, skip=skip, timing=again)
+    assert again == {}  # the same program
+    with pytest.raises(ValueError, match="scheme='xavier' is invalid"):
+        init_edges_batch(seeds, layers, "xavier")
 
 
 def test_output_activation():

@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from sbp_jax import chunks, distributed, finetune, io, options, path, plots, results, stats, sweep
+from sbp_jax import chunks, distributed, finetune, io, options, path, results, stats, sweep
 from sbp_jax.config import TrainConfig
 from sbp_jax.datasets import Dataset
 from sbp_jax.sources import Source, headline
@@ -260,6 +260,8 @@ def write_plots(name: str, cfg: TrainConfig, ds: Dataset, doc: dict, out: chunks
     """graph.png (the first run that did not diverge) and dynamics.png (with a
     history) for every run; with more than one λ also the sweep's curves,
     Pareto front and architectures."""
+    from sbp_jax import plots  # matplotlib (0.3 s of imports) only in runs that draw, as sbp_jax.path.plot_path
+
     recs = doc["records"]
     ok = [i for i, r in enumerate(recs) if r["diverged_at_epoch"] is None]
     if not ok:

@@ -199,14 +199,12 @@ def run_grid(
     part = lambda tree, i: None if tree is None else jax.tree.map(lambda a: a[i * step:(i + 1) * step], tree)
 
     draw_timing = {}
-
-    def chunk_inputs(i):
-        seeds, hyper, init = inputs_of(part(padded, i), part(padded_init, i))
-        if init is None:  # fresh runs: edges from the shared init program, not drawn inside the chunk program
-            init = init_edges_batch(seeds, static.layers, static.init, bias=static.bias, bias_init=static.bias_init,
-                                    skip=static.skip, timing=draw_timing)
-            init = init if mesh is None else jax.tree.map(np.asarray, init)
-        return seeds, hyper, init
+    # fresh runs: every config's initial edges from the shared init program (host arrays the size of the
+    # final edges this function returns), not drawn inside the chunk program
+    drawn = padded_init if padded_init is not None else init_edges_batch(
+        padded.seed, static.layers, static.init, bias=static.bias, bias_init=static.bias_init, skip=static.skip,
+        timing=draw_timing)
+    chunk_inputs = lambda i: inputs_of(part(padded, i), part(drawn, i))
     prog, compile_s = compiled(static, mesh, choice.kernel, keep_state, spec_of((host_data, chunk_inputs(0))))
     compile_s += draw_timing.get("compile_s", 0.0)
     out_tree = prog.out_tree

@@ -116,8 +116,8 @@ def test_init_unknown_scheme(key):
                                                      ("glorot_uniform", True, "same", True)])
 def test_init_edges_batch_is_the_single_draws_compiled_once(scheme, bias, bias_init, skip):
     """The shared draw program of the training programs: bitwise `init_edges` of each seed's key;
-    its compile is reported once per net shape, scheme and seed count."""
-    layers, seeds = (3, 5, 2, 2), [0, 7, 4_000_000_000]
+    its compile is reported once per net shape and scheme, whatever the number of seeds (blocks of 64)."""
+    layers, seeds = (3, 5, 2, 2), [0, 7, 4_000_000_000, *range(100, 170)]  # 73 seeds: two blocks
     t = {}
     got = init_edges_batch(seeds, layers, scheme, bias=bias, bias_init=bias_init, skip=skip, timing=t)
     assert t["compile_s"] > 0
@@ -125,8 +125,9 @@ def test_init_edges_batch_is_the_single_draws_compiled_once(scheme, bias, bias_i
         one = init_edges(jax.random.key(s), layers, scheme, bias=bias, bias_init=bias_init, skip=skip)
         assert_tree_bitwise_equal(tuple(w[i] for w in got), one)
     again = {}
-    init_edges_batch([1, 2, 3], layers, scheme, bias=bias, bias_init=bias_init, skip=skip, timing=again)
+    few = init_edges_batch([7, 0], layers, scheme, bias=bias, bias_init=bias_init, skip=skip, timing=again)
     assert again == {}  # the same program
+    assert_tree_bitwise_equal(few, tuple(w[[1, 0]] for w in got))
     with pytest.raises(ValueError, match="scheme='xavier' is invalid"):
         init_edges_batch(seeds, layers, "xavier")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,7 +46,19 @@ def parser():
     return p
 
 
-def sections(doc: dict, res, cfg, out, ds, args) -> dict:
+class Sections(NamedTuple):
+    """What `sections` adds and the printout and plots read."""
+
+    st: topology.TopologyStats  # graph counts, survival, consensus
+    stats: dict  # the summary's `topology`
+    export: dict  # the exported graph and its verification (or the refusal)
+    sens: threshold.Sensitivity  # the first run's threshold sensitivity
+    sens_d: dict  # the same, as written to results.json
+    margins: list  # per layer |w| − ε of the first run
+    n_eps: int  # ε values of the sensitivity pass
+
+
+def sections(doc: dict, res, cfg, out, ds, args) -> Sections:
     """`_run`'s `extend` hook: the topology statistics (graph keys on the records, the
     summary's `topology`), the verified export of the most common graph (graph.json,
     graph.dot under `out`) and the first run's threshold sensitivity, added to `doc`
@@ -104,8 +117,7 @@ def sections(doc: dict, res, cfg, out, ds, args) -> dict:
 
     doc["summary"][0]["topology"] = stats_d
     doc.update(export=exported, threshold_sensitivity=sens_d)
-    return {"st": st, "stats": stats_d, "export": exported, "sens": sens, "sens_d": sens_d, "margins": margins,
-            "n_eps": len(grid)}
+    return Sections(st, stats_d, exported, sens, sens_d, margins, len(grid))
 
 
 @_cli.guarded(PROG)
@@ -114,13 +126,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = _cli.parse(p, argv)
     src, ds, params = _cli.load_data(args)
     cfg = _cli.make_config(args, src, ds)
-    found: dict = {}
+    found: list[Sections] = []  # the hook's result (the hook runs once, before results.json is written)
     doc, _, out, cfg = _run.run_any(ds.name, args, argv, src, ds, params, cfg, folder=f"topology_{ds.name}",
-                                    extend=lambda doc, res, cfg, out: found.update(sections(doc, res, cfg, out, ds,
+                                    extend=lambda doc, res, cfg, out: found.append(sections(doc, res, cfg, out, ds,
                                                                                             args)))
     timing = doc["timing"]
-    st, stats_d, exported, sens, sens_d, margins = (found[k] for k in ("st", "stats", "export", "sens", "sens_d",
-                                                                       "margins"))
+    st, stats_d, exported, sens, sens_d, margins, n_eps = found[0]
     seeds, main_metric = [r["seed"] for r in doc["records"]], f"pruned_test_{headline(ds)}"
     lam = "λ per run (path)" if doc["summary"][0]["lam"] is None else f"λ={cfg.lam:g}"
     if not args.no_plots:
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{out}/graph.json, graph.dot; max |compact − full masked| = {v['train']['max_abs_deviation']:.3g} (train), "
               f"{v['test']['max_abs_deviation']:.3g} (test), reloaded {v['reloaded_train']['max_abs_deviation']:.3g}")
     a = sens_d["at_training_eps"]
-    print(f"threshold sensitivity (seed {seeds[0]}): {found['n_eps']} ε values in one pass; at ε={cfg.eps:g}: "
+    print(f"threshold sensitivity (seed {seeds[0]}): {n_eps} ε values in one pass; at ε={cfg.eps:g}: "
           f"{a['active_edges']} active (direct count {a['direct_count']}); smallest margin of an active edge "
           f"{sens_d['smallest_positive_margin']:.3g}, largest of a pruned one {sens_d['largest_negative_margin']:.3g}")
     print(f"wrote {out}/results.json" + ("" if args.no_plots else ", top_graphs.png, edge_survival.png, threshold.png"))

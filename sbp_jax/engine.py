@@ -66,7 +66,7 @@ from .loop import (
     run_epochs,
     start_state,
 )
-from .network import SMALL_LAYER_EDGES, forward
+from .network import forward, is_wide
 from .objective import weighted_task_loss_from_logits
 from .penalty import applied_penalty
 from .two_layer import two_layer_grads
@@ -117,8 +117,7 @@ def _vmapped_grads(static: TrainConfig, lay: Layout, edges, x, y, wts):
 def _autodiff(static: TrainConfig, lay: Layout, edges, x, y, wts):
     """Task loss `(C,)` and gradients by `jax.grad`: configs-last columns for nets of
     small layers, `_vmapped_grads` for nets with a larger one."""
-    small = all(r * c <= SMALL_LAYER_EDGES for r, c in map(lay.shape, range(lay.n_layers)))  # all per-unit
-    return (_autodiff_grads if small else _vmapped_grads)(static, lay, edges, x, y, wts)
+    return (_vmapped_grads if is_wide(lay) else _autodiff_grads)(static, lay, edges, x, y, wts)
 
 
 _GRADS = {"two_layer": two_layer_grads, "wide": functools.partial(wide_grads, fallback=_autodiff), "autodiff": _autodiff}

@@ -29,9 +29,10 @@ import logging
 from typing import NamedTuple
 
 from .config import TrainConfig
+from .network import is_wide
 from .single import single_ok
 from .two_layer import two_layer_ok
-from .wide import is_wide, wide_ok
+from .wide import wide_ok
 
 KERNELS = ("single", "two_layer", "wide", "autodiff", "reference")
 REQUESTS = ("auto",) + KERNELS

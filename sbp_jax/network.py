@@ -56,6 +56,12 @@ _OUTPUT = {
 SMALL_LAYER_EDGES = 64
 
 
+def is_wide(lay: Layout) -> bool:
+    """Some layer of `lay` has more than `SMALL_LAYER_EDGES` edges (a matrix product there, not
+    per-unit multiply-adds; the `wide` kernel's nets rather than `two_layer`'s)."""
+    return any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(lay.n_layers)))
+
+
 def init_edges(
     key: PRNGKeyArray,
     layers: Sequence[int],

@@ -280,8 +280,6 @@ def kernel_line(timing: dict) -> str:
     return f"kernel {timing['kernel']}" + (f" ({note})" if note else "")
 
 
-
-
 def select(out: RunOutputs, i: int) -> RunOutputs:
     """The outputs of config `i` of a sweep."""
     return jax.tree.map(lambda a: a[i], out)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from .config import TrainConfig
 from .layout import Layout
-from .network import SMALL_LAYER_EDGES, forward_layers
+from .network import SMALL_LAYER_EDGES, forward_layers, is_wide
 from .objective import output_delta, weighted_task_loss_from_logits
 
 # Hidden units from which a two-layer relu mse net takes the batched matrix product (`_product_grads`)
@@ -48,8 +48,7 @@ def net_ok(static: TrainConfig) -> str | None:
 
 def two_layer_ok(static: TrainConfig) -> str | None:
     """None when `two_layer_grads` implements `static`, else the reason (naming the field)."""
-    lay = static.layout
-    if (reason := net_ok(static)) is None and any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(2))):
+    if (reason := net_ok(static)) is None and is_wide(static.layout):
         reason = (f"layers={static.layers}: a layer has more than {SMALL_LAYER_EDGES} edges "
                   "(the wide kernel's matrix products take it)")
     return reason

@@ -23,16 +23,11 @@ import jax.numpy as jnp
 
 from .config import TrainConfig
 from .layout import Layout
-from .network import SMALL_LAYER_EDGES
+from .network import SMALL_LAYER_EDGES, is_wide
 from .objective import output_delta, weighted_task_loss_from_logits
 from .two_layer import net_ok
 
 _HI = jax.lax.Precision.HIGHEST
-
-
-def is_wide(lay: Layout) -> bool:
-    """A layer above `SMALL_LAYER_EDGES` edges: `wide`'s nets, not `two_layer`'s."""
-    return any(r * c > SMALL_LAYER_EDGES for r, c in map(lay.shape, range(lay.n_layers)))
 
 
 def wide_ok(static: TrainConfig) -> str | None:

@@ -41,6 +41,7 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 from sbp_jax import TrainConfig, tasks  # noqa: E402
 from sbp_jax.datasets import Dataset  # noqa: E402
+from sbp_jax.engine import _autodiff_grads  # noqa: E402
 
 
 def adam_promotion() -> contextlib.AbstractContextManager:
@@ -85,6 +86,30 @@ def xor_data() -> Dataset:
 def xy(xor_data):
     """The XOR training set `(x, y)`."""
     return xor_data.x_train, xor_data.y_train
+
+
+def assert_grads_match_autodiff(grads_fn, cfg: TrainConfig, *, batch: bool, per_config: bool = False):
+    """A hand-written gradient kernel `grads_fn(static, layout, edges, x, y, wts)` (jitted, config and
+    layout static) against `jax.grad` of each config's task loss (`engine._autodiff_grads`): 6 configs
+    with random edges (some hidden units dead on every sample), 50 samples; `batch`: a ragged last
+    minibatch's sample weights; `per_config`: per-config data `(S, n_in, C)`, else shared `(S, n_in, 1)`."""
+    rng = np.random.default_rng(sum(cfg.layers))
+    S, C = 50, 6
+    shape = (S, cfg.layers[0], C if per_config else 1)
+    x = jnp.asarray(rng.uniform(-1, 1, size=shape), jnp.float32)
+    y = rng.integers(0, 2, size=(S, 1, shape[2])) if cfg.loss == "bce" else rng.normal(size=(S, 1, shape[2]))
+    y = jnp.asarray(y, jnp.float32)
+    wts = jnp.asarray((np.arange(S) < 41)[:, None], jnp.float32) if batch else None
+    edges = tuple(jnp.asarray(rng.normal(size=(*cfg.layout.shape(l), C)), jnp.float32) for l in range(2))
+    task, grads = grads_fn(cfg, cfg.layout, edges, x, y, wts)
+    ref_task, ref = _autodiff(cfg, cfg.layout, edges, x, y, wts)
+    np.testing.assert_allclose(task, ref_task, rtol=1e-6)
+    for g, r in zip(grads, ref):
+        assert g.shape == r.shape
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+
+
+_autodiff = jax.jit(_autodiff_grads, static_argnums=(0, 1))
 
 
 def assert_tree_bitwise_equal(a, b):

@@ -7,17 +7,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import assert_tree_bitwise_equal
+from conftest import assert_grads_match_autodiff, assert_tree_bitwise_equal
 
 from sbp_jax import TrainConfig, make_grid, run_grid, tasks, train
 from sbp_jax.chunks import default_mesh
-from sbp_jax.engine import _autodiff_grads
 from sbp_jax.kernels import select
 from sbp_jax.sweep import select as select_run
 from sbp_jax.wide import wide_grads, wide_ok
 
 _wide = jax.jit(wide_grads, static_argnums=(0, 1))
-_autodiff = jax.jit(_autodiff_grads, static_argnums=(0, 1))
 
 # a wide net on XOR's two inputs (2·40 = 80 edges > SMALL_LAYER_EDGES), every option the kernel sees
 WIDE = TrainConfig(layers=(2, 40, 1), loss="bce", epochs=60, history_every=0)
@@ -38,19 +36,7 @@ def test_wide_grads_match_autodiff(layers, loss, act, bias, skip, batch):
     sample weights."""
     cfg = TrainConfig(layers=layers, loss=loss, hidden_activation=act, bias=bias, skip=skip)
     assert wide_ok(cfg) is None
-    rng = np.random.default_rng(sum(layers))
-    S, C = 50, 6
-    x = jnp.asarray(rng.uniform(-1, 1, size=(S, layers[0], 1)), jnp.float32)
-    y = rng.integers(0, 2, size=(S, 1, 1)) if loss == "bce" else rng.normal(size=(S, 1, 1))
-    y = jnp.asarray(y, jnp.float32)
-    wts = jnp.asarray((np.arange(S) < 41)[:, None], jnp.float32) if batch else None
-    edges = tuple(jnp.asarray(rng.normal(size=(*cfg.layout.shape(l), C)), jnp.float32) for l in range(2))
-    task, grads = _wide(cfg, cfg.layout, edges, x, y, wts)
-    ref_task, ref = _autodiff(cfg, cfg.layout, edges, x, y, wts)
-    np.testing.assert_allclose(task, ref_task, rtol=1e-6)
-    for g, r in zip(grads, ref):
-        assert g.shape == r.shape
-        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+    assert_grads_match_autodiff(_wide, cfg, batch=batch)
 
 
 def test_wide_per_config_data_take_the_fallback():

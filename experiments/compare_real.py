@@ -45,7 +45,7 @@ from sbp_jax.finetune import initial_edges
 from sbp_jax.options import grid_values
 from sbp_jax.results import evaluate_stacked
 from sbp_jax.sources import headline, load_source
-from sbp_jax.structure import selected_features
+from sbp_jax.structure import selected_features_per_run
 
 # name -> (source, its load parameters): the larger set is MNIST-1D at 10,000 samples (no larger
 # public set is loadable offline here: scikit-learn's fetch_* sets need a download).
@@ -104,8 +104,8 @@ def fold_dataset(full: datasets.Dataset, rest, test, seed: int) -> datasets.Data
 
 
 def _features(edges, idx, eps, ds, bias) -> np.ndarray:
-    return np.array([len(selected_features(tuple(np.asarray(w[i]) for w in edges), eps, ds.feature_names, bias))
-                     for i in idx])
+    chosen = selected_features_per_run(tuple(np.asarray(w)[idx] for w in edges), eps, ds.feature_names, bias)
+    return np.array([len(s) for s in chosen])
 
 
 def _timed(f, *a, **k):

@@ -28,7 +28,7 @@ from . import io, stats
 from .config import TrainConfig
 from .datasets import Dataset
 from .metrics import evaluate
-from .structure import live_inputs, structure_dict
+from .structure import selected_features_per_run, structure_dict
 from .chunks import SPLITS, RunOutputs
 from .sweep import Grid, select
 
@@ -55,16 +55,13 @@ def records(out: RunOutputs, grid: Grid, cfg: TrainConfig, ds: Dataset,
     div = np.asarray(out.result.diverged_at)
     task = np.asarray(out.result.history.task_loss)
     edges = [np.asarray(w) for w in out.result.edges]
-    names = list(ds.feature_names)
-    live = live_inputs(tuple(edges), np.asarray(grid.eps, np.float32), cfg.bias)  # (C, n_in), one compiled call
-    if live.shape[1] != len(names):
-        raise ValueError(f"len(feature_names)={len(names)} is invalid: allowed {live.shape[1]} (the input width)")
+    selected = selected_features_per_run(tuple(edges), np.asarray(grid.eps, np.float32), ds.feature_names, cfg.bias)
     recs = []
     for i in range(len(grid)):
         r = {"lam": float(grid.lam[i]), "lr": float(grid.lr[i]), "eps": float(grid.eps[i]), "seed": int(grid.seed[i]),
              "metrics": {k: float(v[i]) for k, v in metric.items()},
              "structure": structure_dict(select(out.structure, i), cfg.layout),
-             "selected_features": [n for n, keep in zip(names, live[i]) if keep],
+             "selected_features": selected[i],
              "final_task_loss": float(task[i, -1]) if task.shape[1] else None,
              "diverged_at_epoch": int(div[i]) if div[i] >= 0 else None}
         recs.append(r)

@@ -163,7 +163,7 @@ def live_inputs(edges: Edges, eps, bias: bool | None = None) -> np.ndarray:
     """Per run, which inputs lie on a path of active edges to an output: `(C, n_in)` bool.
 
     `edges`: per layer `(C, n_out, n_in)` (a leading run axis); `eps`: `(C,)` or one ε.
-    One compiled call for every run (what `selected_features` does for one)."""
+    One compiled call for every run (`selected_features_per_run` names them)."""
     edges = tuple(jnp.asarray(w) for w in edges)
     eps = jnp.broadcast_to(jnp.asarray(eps, edges[0].dtype), edges[0].shape[:1])
     n_in = layout_of(tuple(w[0] for w in edges), bias=bias).widths[0]
@@ -182,9 +182,14 @@ def selected_features(edges: Edges, eps, names, bias: bool | None = None) -> lis
     Returns:
       list of the selected names (empty when every input is cut off).
     """
+    return selected_features_per_run(tuple(jnp.asarray(w)[None] for w in edges), eps, names, bias)[0]
+
+
+def selected_features_per_run(edges: Edges, eps, names, bias: bool | None = None) -> list[list[str]]:
+    """`selected_features` of every run of `edges` (per layer `(C, n_out, n_in)`; `eps` `(C,)` or
+    one ε), from one `live_inputs` call."""
     names = list(names)
-    n_in = layout_of(edges, bias=bias).widths[0]
-    if len(names) != n_in:
-        raise ValueError(f"len(names)={len(names)} is invalid: allowed {n_in} (the input width)")
-    live = np.asarray(live_nodes(masks(edges, eps), bias)[0])[:n_in]
-    return [n for n, keep in zip(names, live) if keep]
+    live = live_inputs(edges, eps, bias)
+    if len(names) != live.shape[1]:
+        raise ValueError(f"len(names)={len(names)} is invalid: allowed {live.shape[1]} (the input width)")
+    return [[n for n, keep in zip(names, row) if keep] for row in live]
